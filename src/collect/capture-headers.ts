@@ -1,0 +1,36 @@
+/**
+ * Headers that are never stored or logged (collector.md §5; fix: Tracardi strips only
+ * `authorization` and `cookie`).
+ */
+export const SECRET_HEADERS: ReadonlySet<string> = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+]);
+
+/**
+ * The headers to store with an event, from the raw `[name, value, name, value …]` list: names
+ * lower-cased, repeated headers joined with `, ` (Node's parsed headers drop some repeats, so the
+ * raw list is used), secret headers left out.
+ */
+export function captureHeaders(rawHeaders: readonly string[]): Record<string, string> {
+  const headers = Object.create(null) as Record<string, string>;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase();
+    if (SECRET_HEADERS.has(name)) continue;
+    const value = rawHeaders[i + 1] as string;
+    const existing = headers[name];
+    headers[name] = existing === undefined ? value : `${existing}, ${value}`;
+  }
+  return headers;
+}
+
+/** The first value of a header in the raw list, by lower-case name. */
+export function headerValue(rawHeaders: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).toLowerCase() === name) return rawHeaders[i + 1];
+  }
+  return undefined;
+}

@@ -1,0 +1,163 @@
+import { TextDecoder } from 'node:util';
+import busboy from 'busboy';
+import { errors, IntakeError } from '../domain/errors.js';
+import { compactJson, splitJsonArray, toJsonText, type JsonText } from '../domain/json-text.js';
+import { addField, newFields, parseQuery, type Fields } from './parse-query.js';
+
+/** A parsed `Content-Type`: media type lower-cased, parameters by lower-cased name. */
+export interface MediaType {
+  type: string;
+  params: Map<string, string>;
+}
+
+export function parseMediaType(header: string | undefined): MediaType | null {
+  if (header === undefined || header.trim() === '') return null;
+  const [type = '', ...rest] = header.split(';');
+  const params = new Map<string, string>();
+  for (const part of rest) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    params.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1'));
+  }
+  return { type: type.trim().toLowerCase(), params };
+}
+
+type BodyKind = 'json' | 'form' | 'multipart' | 'text' | 'xml';
+
+/**
+ * Chooses the parser by media type, ignoring parameters and case (collector.md §2; fix: Tracardi
+ * compares the whole header, so `application/json; charset=utf-8` failed).
+ */
+function bodyKind(media: MediaType | null): BodyKind | null {
+  if (media === null) return 'text';
+  const { type } = media;
+  if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) return 'json';
+  if (type === 'application/x-www-form-urlencoded') return 'form';
+  if (type === 'multipart/form-data') return 'multipart';
+  if (type === 'application/xml' || type === 'text/xml' || (type.startsWith('application/') && type.endsWith('+xml')))
+    return 'xml';
+  if (type.startsWith('text/')) return 'text';
+  return null;
+}
+
+/**
+ * Turns a POST body into the properties of one event per element: one for an object, several for
+ * a JSON array of objects. Each is JSON text, exactly as sent apart from whitespace.
+ */
+export async function parseBody(contentType: string | undefined, body: Buffer): Promise<JsonText[]> {
+  const media = parseMediaType(contentType);
+  const kind = bodyKind(media);
+  if (kind === null) throw errors.unsupportedContentType(media?.type ?? '');
+  switch (kind) {
+    case 'json':
+      return parseJson(decodeUtf8(body, 'json'));
+    case 'form':
+      return [toJsonText(parseQuery(decodeUtf8(body, 'text')))];
+    case 'multipart':
+      return [toJsonText(await parseMultipart(contentType as string, body))];
+    case 'xml':
+      return [toJsonText({ body: decodeText(body, media) })];
+    case 'text': {
+      const text = decodeText(body, media);
+      if (text.trim() === '') return [toJsonText({})];
+      // Some senders (AWS SNS, for one) label JSON as text/plain.
+      const looksLikeJson = /^\s*[[{]/.test(text);
+      if (looksLikeJson) {
+        try {
+          return parseJson(text);
+        } catch (error) {
+          // Not JSON after all: kept as text below. JSON that breaks the JSON rules is refused.
+          if (!(error instanceof IntakeError && error.code === 'INVALID_JSON')) throw error;
+        }
+      }
+      return [toJsonText({ body: text })];
+    }
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+function decodeUtf8(body: Buffer, as: 'json' | 'text'): string {
+  try {
+    return utf8.decode(body);
+  } catch {
+    throw as === 'json' ? errors.invalidJson('the body is not valid UTF-8') : errors.invalidText('not valid UTF-8');
+  }
+}
+
+function decodeText(body: Buffer, media: MediaType | null): string {
+  const charset = media?.params.get('charset')?.toLowerCase() ?? 'utf-8';
+  if (charset === 'utf-8' || charset === 'utf8') return decodeUtf8(body, 'text');
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(charset, { fatal: true });
+  } catch {
+    throw errors.unsupportedCharset(charset);
+  }
+  try {
+    return decoder.decode(body);
+  } catch {
+    throw errors.invalidText(`not valid ${charset}`);
+  }
+}
+
+/**
+ * JSON rules of collector.md §2: empty or `null` → `{}`; object → itself; array of objects → one
+ * event each; empty array, non-object elements, or a scalar → 422; invalid JSON → 400.
+ */
+export function parseJson(text: string): JsonText[] {
+  if (text.trim() === '') return [toJsonText({})];
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw errors.invalidJson(error instanceof Error ? error.message : 'unparseable');
+  }
+  if (value === null) return [toJsonText({})];
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw errors.emptyBatch();
+    value.forEach((element, i) => {
+      if (!isObject(element)) throw errors.batchElementNotObject(i);
+    });
+    return splitJsonArray(compactJson(text.trim()));
+  }
+  if (!isObject(value)) throw errors.propertiesNotObject();
+  return [compactJson(text.trim())];
+}
+
+function isObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Text fields as for forms; a file part becomes `{filename, contentType, size}`, content dropped. */
+interface FilePart {
+  filename: string;
+  contentType: string;
+  size: number;
+}
+
+function parseMultipart(contentType: string, body: Buffer): Promise<Fields<string | FilePart>> {
+  return new Promise((resolve, reject) => {
+    const fields = newFields<string | FilePart>();
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: { 'content-type': contentType },
+        defParamCharset: 'utf8',
+        limits: { fieldSize: body.length + 1 },
+      });
+    } catch (error) {
+      reject(errors.invalidMultipart(error instanceof Error ? error.message : 'unreadable'));
+      return;
+    }
+    parser.on('field', (name, value) => addField(fields, name, value));
+    parser.on('file', (name, stream, info) => {
+      let size = 0;
+      stream.on('data', (chunk: Buffer) => (size += chunk.length));
+      stream.on('end', () => addField(fields, name, { filename: info.filename ?? '', contentType: info.mimeType, size }));
+    });
+    parser.on('error', (error) => reject(errors.invalidMultipart(error instanceof Error ? error.message : 'unreadable')));
+    parser.on('close', () => resolve(fields));
+    parser.end(body);
+  });
+}

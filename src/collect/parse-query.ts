@@ -1,0 +1,55 @@
+/** Fields of a query string or form body: values, or arrays of values for repeated keys. */
+export type Fields<V = string> = Record<string, V | V[]>;
+
+/** Adds a field; a repeated key becomes an array of its values in order. */
+export function addField<V>(fields: Fields<V>, key: string, value: V): void {
+  const existing = Object.hasOwn(fields, key) ? fields[key] : undefined;
+  if (existing === undefined) fields[key] = value;
+  else if (Array.isArray(existing)) existing.push(value);
+  else fields[key] = [existing, value];
+}
+
+/** A fields object with no prototype: keys like `__proto__` are ordinary data here. */
+export function newFields<V = string>(): Fields<V> {
+  return Object.create(null) as Fields<V>;
+}
+
+const HEX = /^[0-9a-fA-F]{2}$/;
+
+/** Percent-decoding that keeps a malformed escape literally (`%ZZ` stays `%ZZ`); `+` is a space. */
+export function decodeComponent(text: string): string {
+  const plain = text.replace(/\+/g, ' ');
+  if (!plain.includes('%')) return plain;
+  const bytes: number[] = [];
+  const encoder = new TextEncoder();
+  for (let i = 0; i < plain.length; i++) {
+    const hex = plain.slice(i + 1, i + 3);
+    if (plain[i] === '%' && HEX.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      const codePoint = plain.codePointAt(i) as number;
+      const char = String.fromCodePoint(codePoint);
+      bytes.push(...encoder.encode(char));
+      i += char.length - 1;
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/**
+ * Parses `a=1&a=2&b=&c` the way collector.md §3 says: only `&` separates, split on the first `=`,
+ * values stay strings, blank values are kept (fix: Tracardi drops them), no nesting.
+ */
+export function parseQuery(query: string): Fields {
+  const fields = newFields();
+  if (query === '') return fields;
+  for (const pair of query.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const key = eq === -1 ? pair : pair.slice(0, eq);
+    const value = eq === -1 ? '' : pair.slice(eq + 1);
+    addField(fields, decodeComponent(key), decodeComponent(value));
+  }
+  return fields;
+}

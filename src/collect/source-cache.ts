@@ -1,0 +1,59 @@
+import type { Source } from '../domain/source.js';
+import type { Store } from '../store/store.js';
+
+export interface SourceCacheLogger {
+  warn(details: object, message: string): void;
+}
+
+/** How often the cache asks the store whether any process changed a source. */
+export const SOURCE_REFRESH_MS = 250;
+
+/**
+ * The sources the collector checks each request against, held in memory. A change made through
+ * this process's API is applied at once (`reload`); one made by another process (the CLI, another
+ * collector) is picked up by polling the store's sources version, well within a second.
+ */
+export class SourceCache {
+  private sources = new Map<string, Source>();
+  private version = -1;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly logger: SourceCacheLogger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => {
+      this.refresh().catch((error: unknown) => this.logger.warn({ cause: String(error) }, 'source refresh failed'));
+    }, SOURCE_REFRESH_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  get(id: string): Source | undefined {
+    return this.sources.get(id);
+  }
+
+  /** Reloads when the store's version moved since the last load. */
+  async refresh(): Promise<void> {
+    const version = await this.store.sourcesVersion();
+    if (version !== this.version) await this.load(version);
+  }
+
+  /** Reloads now, e.g. right after this process changed a source. */
+  async reload(): Promise<void> {
+    await this.load(await this.store.sourcesVersion());
+  }
+
+  private async load(version: number): Promise<void> {
+    const all = await this.store.allSources();
+    this.sources = new Map(all.map((s) => [s.id, s]));
+    this.version = version;
+  }
+}

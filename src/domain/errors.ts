@@ -1,0 +1,72 @@
+/**
+ * Every error Intake answers with, in one place (the way Fastify keeps `lib/errors.js`): a code,
+ * an HTTP status and the message a client sees. The HTTP layer maps `IntakeError` by its status
+ * without string matching, and the specification's tables can be checked against this file.
+ * Messages never carry a payload, a header value or a stack.
+ */
+export class IntakeError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    /** Extra response headers, e.g. `Retry-After` on 503. */
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'IntakeError';
+  }
+}
+
+/** Seconds a client should wait before retrying when storage is unavailable. */
+export const STORE_RETRY_AFTER_SECONDS = 5;
+
+export const errors = {
+  // collector.md §1: path parameters
+  invalidParameter: (name: string, why: string) =>
+    new IntakeError('INVALID_PARAMETER', 422, `Invalid ${name}: ${why}`),
+
+  // collector.md §4: source refusals, checked in this order
+  internalSource: () =>
+    new IntakeError('INTERNAL_SOURCE', 401, 'Internal event sources are not allowed via API.'),
+  unknownSource: (id: string) => new IntakeError('UNKNOWN_SOURCE', 401, `Invalid event source \`${id}\`.`),
+  sourceDisabled: () => new IntakeError('SOURCE_DISABLED', 401, 'Event source disabled.'),
+  sourceNotWebhook: (id: string, types: readonly string[]) =>
+    new IntakeError(
+      'SOURCE_NOT_WEBHOOK',
+      401,
+      `This endpoint allows only sources of type webhook; source \`${id}\` has types ${JSON.stringify(types)}.`,
+    ),
+
+  // collector.md §2: bodies
+  unsupportedContentType: (type: string) =>
+    new IntakeError('UNSUPPORTED_CONTENT_TYPE', 415, `Unsupported content type ${type}`),
+  unsupportedCharset: (charset: string) =>
+    new IntakeError('UNSUPPORTED_CHARSET', 415, `Unsupported charset ${charset}`),
+  invalidJson: (reason: string) => new IntakeError('INVALID_JSON', 400, `Invalid JSON body: ${reason}`),
+  invalidText: (reason: string) => new IntakeError('INVALID_TEXT', 400, `Invalid text body: ${reason}`),
+  invalidMultipart: (reason: string) =>
+    new IntakeError('INVALID_MULTIPART', 400, `Invalid multipart body: ${reason}`),
+  propertiesNotObject: () =>
+    new IntakeError('PROPERTIES_NOT_OBJECT', 422, 'Event properties must be a JSON object'),
+  emptyBatch: () => new IntakeError('EMPTY_BATCH', 422, 'A JSON array body must hold at least one event object'),
+  batchElementNotObject: (index: number) =>
+    new IntakeError('BATCH_ELEMENT_NOT_OBJECT', 422, `Element ${index} of the JSON array body is not an object`),
+  bodyTooLarge: (limit: number) =>
+    new IntakeError('BODY_TOO_LARGE', 413, `Request body is larger than the limit of ${limit} bytes`),
+
+  // storage (collector.md §7: never a 2xx for something not stored)
+  storeUnavailable: () =>
+    new IntakeError('STORE_UNAVAILABLE', 503, 'Storage is unavailable; retry later', {
+      'retry-after': String(STORE_RETRY_AFTER_SECONDS),
+    }),
+
+  // management API (api.md)
+  unauthorized: () => new IntakeError('UNAUTHORIZED', 401, 'Unauthorized'),
+  notFound: (what = 'Not found') => new IntakeError('NOT_FOUND', 404, what),
+  methodNotAllowed: (method: string, allowed: readonly string[]) =>
+    new IntakeError('METHOD_NOT_ALLOWED', 405, `Method ${method} not allowed here`, { allow: allowed.join(', ') }),
+  sourceExists: (id: string) => new IntakeError('SOURCE_EXISTS', 409, `Source \`${id}\` already exists`),
+  invalidField: (message: string) => new IntakeError('INVALID_FIELD', 422, message),
+  invalidCursor: () => new IntakeError('INVALID_CURSOR', 422, 'Invalid cursor'),
+  badRequest: (message: string) => new IntakeError('BAD_REQUEST', 400, message),
+} as const;

@@ -1,0 +1,67 @@
+/**
+ * JSON kept as the text the sender wrote. Intake never rewrites a payload (collector.md §2, fix:
+ * Tracardi deletes empty nested objects), and re-serialising a parsed value would also round
+ * numbers beyond double precision (`12345678901234567890`) and drop duplicate keys. So properties
+ * travel and are stored as JSON text; only insignificant whitespace is removed.
+ */
+export type JsonText = string & { readonly __jsonText: unique symbol };
+
+/** Marks text that is already known to be valid JSON. */
+export function asJsonText(text: string): JsonText {
+  return text as JsonText;
+}
+
+/** Serialises a value we built ourselves (forms, query strings, documents). */
+export function toJsonText(value: unknown): JsonText {
+  return JSON.stringify(value) as JsonText;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const NEEDS_COMPACTING = /[ \t\n\r]/;
+
+/** Removes whitespace outside strings from valid JSON text; everything else stays byte for byte. */
+export function compactJson(text: string): JsonText {
+  if (!NEEDS_COMPACTING.test(text)) return text as JsonText;
+  let out = '';
+  let runStart = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) {
+      inString = true;
+    } else if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) {
+      out += text.slice(runStart, i);
+      runStart = i + 1;
+    }
+  }
+  return (out + text.slice(runStart)) as JsonText;
+}
+
+/** Splits compact, valid JSON array text into the text of each element. */
+export function splitJsonArray(compactArray: string): JsonText[] {
+  const elements: JsonText[] = [];
+  let depth = 0;
+  let inString = false;
+  let start = 1;
+  for (let i = 1; i < compactArray.length - 1; i++) {
+    const c = compactArray.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+      continue;
+    }
+    if (c === QUOTE) inString = true;
+    else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === 0x2c && depth === 0) {
+      elements.push(compactArray.slice(start, i) as JsonText);
+      start = i + 1;
+    }
+  }
+  if (compactArray.length > 2) elements.push(compactArray.slice(start, compactArray.length - 1) as JsonText);
+  return elements;
+}

@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { SourceCache } from '../collect/source-cache.js';
+import type { Config } from '../config.js';
+import { errors } from '../domain/errors.js';
+import type { Store } from '../store/store.js';
+import { apiRoutes } from './api-routes.js';
+import { collectRoutes } from './collect-routes.js';
+import { installErrorHandling } from './error-handler.js';
+import { methodNotAllowed } from './method-not-allowed.js';
+
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  sources: SourceCache;
+  adminToken: string;
+}
+
+/** Documentation of the collector's request bodies, which are raw bytes to Fastify (see transform). */
+const collectBodyDoc = {
+  description:
+    'JSON object or array of objects, form fields, multipart, text or XML (collector.md §2). ' +
+    'Any media type listed in the specification is accepted.',
+  content: {
+    'application/json': { schema: { oneOf: [{ type: 'object' }, { type: 'array', items: { type: 'object' } }] } },
+    'application/x-www-form-urlencoded': { schema: { type: 'object' } },
+    'multipart/form-data': { schema: { type: 'object' } },
+    'text/plain': { schema: { type: 'string' } },
+    'application/xml': { schema: { type: 'string' } },
+  },
+};
+
+/** A hop count trusts that many proxies nearest to us (what Fastify does for a number). */
+function trustProxyOption(config: Config): boolean | string[] | ((address: string, hop: number) => boolean) {
+  const trust = config.trustProxy;
+  if (trust === null) return false;
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return trust;
+}
+
+/** The HTTP server: collector routes, management API, health and the OpenAPI document. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    genReqId: () => randomUUID(),
+    bodyLimit: config.bodyLimit,
+    trustProxy: trustProxyOption(config),
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // A malformed request line or header never reaches a route; answer it in the same JSON shape.
+    clientErrorHandler: (_error, socket) => {
+      const body = '{"detail":"Bad request"}';
+      if (socket.writable)
+        socket.end(
+          `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        );
+    },
+  });
+
+  installErrorHandling(app, config.bodyLimit);
+  const notAllowed = methodNotAllowed(app);
+  notAllowed.track();
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Intake',
+        version: '0.1.0',
+        description: 'Webhook and event collector with Tracardi-compatible collector URLs.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+    // Collector bodies are raw bytes to Fastify (the pipeline parses them), so their schema is
+    // documented here rather than validated.
+    transformObject: (document) => {
+      const openapi = 'openapiObject' in document ? document.openapiObject : {};
+      for (const [path, item] of Object.entries(openapi.paths ?? {})) {
+        const post = (item as { post?: { requestBody?: unknown } } | undefined)?.post;
+        if (path.startsWith('/collect/') && post !== undefined) post.requestBody = collectBodyDoc;
+      }
+      return openapi;
+    },
+  });
+
+  await app.register(
+    (scope) => collectRoutes(scope, { store: deps.store, findSource: (id) => deps.sources.get(id) }),
+  );
+  await app.register((scope) => apiRoutes(scope, deps), { prefix: '/api' });
+
+  app.get(
+    '/health',
+    {
+      schema: {
+        summary: 'Whether the store answers',
+        tags: ['service'],
+        response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } } } },
+      },
+    },
+    async () => {
+      await deps.store.health().catch(() => {
+        throw errors.storeUnavailable();
+      });
+      return { status: 'ok' };
+    },
+  );
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  notAllowed.answer();
+  return app;
+}

@@ -1,0 +1,40 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errors, IntakeError } from '../domain/errors.js';
+
+/**
+ * Maps every error to `{"detail": ...}` (api.md, collector.md §7): named IntakeErrors by their
+ * status, Fastify's own 4xx errors by theirs, schema failures to 422, anything else to a 500 that
+ * names only the request id (the details go to the log).
+ */
+export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const known = toIntakeError(error, bodyLimit);
+    if (known !== null) {
+      if (known.status >= 500) request.log.warn({ code: known.code }, known.message);
+      return reply.code(known.status).headers(known.headers).send({ detail: known.message });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send({ detail: 'Internal error', id: request.id });
+  });
+
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ detail: 'Not found' }));
+}
+
+function toIntakeError(error: FastifyError, bodyLimit: number): IntakeError | null {
+  if (error instanceof IntakeError) return error;
+  if (error.validation) {
+    const where = error.validationContext ?? 'request';
+    const first = error.validation[0];
+    const path = first?.instancePath ? first.instancePath : '';
+    return errors.invalidField(`${where}${path} ${first?.message ?? 'is invalid'}`);
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return errors.bodyTooLarge(bodyLimit);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new IntakeError(error.code, 415, 'Unsupported or malformed content type');
+  }
+  const status = error.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) return new IntakeError(error.code, status, error.message);
+  return null;
+}

@@ -1,0 +1,66 @@
+interface Waiter<I, O> {
+  item: I;
+  resolve: (out: O) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: requests that arrive while a flush is being written wait and go together in the
+ * next one, so there is one transaction (and one fsync) per flush, never one per request. At most
+ * one flush is in flight, which also keeps a session's events in arrival order.
+ */
+export class GroupCommitter<I, O> {
+  private queue: Waiter<I, O>[] = [];
+  private flushing = false;
+  private scheduled = false;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    private readonly flushBatch: (items: I[]) => Promise<O[]>,
+    private readonly maxBatch: number,
+  ) {}
+
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves once everything submitted so far is committed (or failed). */
+  drain(): Promise<void> {
+    if (!this.flushing && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.scheduled) return;
+    this.scheduled = true;
+    // One turn of the event loop lets the requests already read join this flush.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    const batch = this.queue.splice(0, this.maxBatch);
+    if (batch.length === 0) return this.notifyIdle();
+    this.flushing = true;
+    try {
+      const outs = await this.flushBatch(batch.map((w) => w.item));
+      batch.forEach((w, i) => w.resolve(outs[i] as O));
+    } catch (error) {
+      for (const w of batch) w.reject(error);
+    } finally {
+      this.flushing = false;
+    }
+    if (this.queue.length > 0) void this.flush();
+    else this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    for (const resolve of this.idle.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,258 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import { errors } from '../../domain/errors.js';
+import { asJsonText, type JsonText } from '../../domain/json-text.js';
+import { newSource, patchSource, type Source, type SourceInput, type SourcePatch } from '../../domain/source.js';
+import { GroupCommitter } from '../group-commit.js';
+import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store } from '../store.js';
+import { migrate, openDatabase } from './schema.js';
+import type { WriterReply, WriterRequest } from './writer-worker.js';
+
+/**
+ * Starts writer-worker in a thread. Built, it is plain JavaScript; under the test runner the
+ * sources are TypeScript, so the thread first registers tsx (a dev dependency) to load them.
+ */
+function startWriterThread(path: string): Worker {
+  const url = new URL(import.meta.url.endsWith('.ts') ? './writer-worker.ts' : './writer-worker.js', import.meta.url);
+  if (url.pathname.endsWith('.js')) return new Worker(url, { workerData: { path } });
+  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: { path } });
+}
+
+export interface StoreLogger {
+  error(details: object, message: string): void;
+}
+
+/** Units per transaction; large enough to amortise the fsync, small enough to bound latency. */
+const MAX_BATCH = 512;
+
+/**
+ * The embedded store: one SQLite file in the data dir. Collector writes go to a writer thread in
+ * groups (group-commit.ts); reads and the rare source changes use this thread's own connection,
+ * which WAL lets run beside the writer.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly committer: GroupCommitter<CollectUnit, CollectOutcome>;
+  private worker: Worker | null = null;
+  private inflight: { resolve: (o: CollectOutcome[]) => void; reject: (e: unknown) => void } | null = null;
+  private nextBatchId = 1;
+  private readonly statements;
+  private readonly listStatements = new Map<string, Database.Statement>();
+
+  static open(dataDir: string, logger: StoreLogger): SqliteStore {
+    mkdirSync(dataDir, { recursive: true });
+    return new SqliteStore(join(dataDir, 'intake.sqlite'), logger);
+  }
+
+  private constructor(
+    private readonly path: string,
+    private readonly logger: StoreLogger,
+  ) {
+    this.db = openDatabase(path);
+    migrate(this.db);
+    this.committer = new GroupCommitter((units) => this.writeBatch(units), MAX_BATCH);
+    this.statements = {
+      event: this.db.prepare<[string], string>('SELECT doc FROM events WHERE id = ?').pluck(),
+      session: this.db.prepare<[string], string>('SELECT doc FROM sessions WHERE id = ?').pluck(),
+      profile: this.db
+        .prepare<[string], string>(
+          'SELECT p.doc FROM profile_ids i JOIN profiles p ON p.id = i.profile_id WHERE i.id = ?',
+        )
+        .pluck(),
+      source: this.db.prepare<[string], string>('SELECT doc FROM sources WHERE id = ?').pluck(),
+      sourcesAfter: this.db
+        .prepare<[string, number], string>('SELECT doc FROM sources WHERE id > ? ORDER BY id LIMIT ?')
+        .pluck(),
+      allSources: this.db.prepare<[], string>('SELECT doc FROM sources ORDER BY id').pluck(),
+      insertSource: this.db.prepare('INSERT INTO sources (id, doc) VALUES (?, ?) ON CONFLICT (id) DO NOTHING'),
+      updateSource: this.db.prepare('UPDATE sources SET doc = ? WHERE id = ?'),
+      deleteSource: this.db.prepare('DELETE FROM sources WHERE id = ?'),
+      bumpSources: this.db.prepare("UPDATE meta SET value = value + 1 WHERE key = 'sources_version'"),
+      sourcesVersion: this.db.prepare<[], number>("SELECT value FROM meta WHERE key = 'sources_version'").pluck(),
+      ping: this.db.prepare('SELECT 1'),
+    };
+  }
+
+  collect(unit: CollectUnit): Promise<CollectOutcome> {
+    return this.committer.submit(unit);
+  }
+
+  private writeBatch(units: CollectUnit[]): Promise<CollectOutcome[]> {
+    return new Promise((resolve, reject) => {
+      this.inflight = { resolve, reject };
+      const request: WriterRequest = { id: this.nextBatchId++, units };
+      this.writer().postMessage(request);
+    });
+  }
+
+  private writer(): Worker {
+    if (this.worker !== null) return this.worker;
+    const worker = startWriterThread(this.path);
+    worker.on('message', (reply: WriterReply | { ready: true }) => {
+      if (!('id' in reply)) return;
+      const inflight = this.inflight;
+      this.inflight = null;
+      if (reply.ok) inflight?.resolve(reply.outcomes);
+      else {
+        this.logger.error({ cause: reply.message }, 'commit failed');
+        inflight?.reject(errors.storeUnavailable());
+      }
+    });
+    const lost = (cause: unknown) => {
+      if (this.worker === worker) this.worker = null;
+      if (this.inflight !== null) {
+        this.logger.error({ cause: String(cause) }, 'writer thread stopped');
+        this.inflight.reject(errors.storeUnavailable());
+        this.inflight = null;
+      }
+    };
+    worker.on('error', lost);
+    worker.on('exit', (code) => lost(`exit ${code}`));
+    this.worker = worker;
+    return worker;
+  }
+
+  async getEvent(id: string): Promise<JsonText | null> {
+    const doc = this.read(() => this.statements.event.get(id));
+    return doc === undefined ? null : asJsonText(doc);
+  }
+
+  async listEvents(query: EventQuery): Promise<Page<JsonText, EventCursor>> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    const filters = [
+      ['source_id', query.source],
+      ['type', query.type],
+      ['session_id', query.session],
+      ['profile_id', query.profile],
+    ] as const;
+    for (const [column, value] of filters) {
+      if (value !== undefined) {
+        where.push(`${column} = ?`);
+        args.push(value);
+      }
+    }
+    if (query.from !== undefined) {
+      where.push('inserted_at >= ?');
+      args.push(query.from);
+    }
+    if (query.to !== undefined) {
+      where.push('inserted_at < ?');
+      args.push(query.to);
+    }
+    if (query.cursor !== undefined) {
+      where.push('(inserted_at, seq) < (?, ?)');
+      args.push(query.cursor.time, query.cursor.seq);
+    }
+    const sql =
+      `SELECT seq, inserted_at AS time, doc FROM events` +
+      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
+      ` ORDER BY inserted_at DESC, seq DESC LIMIT ?`;
+    let statement = this.listStatements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.listStatements.set(sql, statement);
+    }
+    const rows = this.read(
+      () => statement.all(...args, query.limit + 1) as { seq: number; time: number; doc: string }[],
+    );
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => asJsonText(r.doc)),
+      next: rows.length > query.limit && last !== undefined ? { time: last.time, seq: last.seq } : null,
+    };
+  }
+
+  async getSession(id: string): Promise<JsonText | null> {
+    const doc = this.read(() => this.statements.session.get(id));
+    return doc === undefined ? null : asJsonText(doc);
+  }
+
+  async getProfile(anyId: string): Promise<JsonText | null> {
+    const doc = this.read(() => this.statements.profile.get(anyId));
+    return doc === undefined ? null : asJsonText(doc);
+  }
+
+  async getSource(id: string): Promise<Source | null> {
+    const doc = this.read(() => this.statements.source.get(id));
+    return doc === undefined ? null : (JSON.parse(doc) as Source);
+  }
+
+  async listSources(limit: number, after = ''): Promise<Page<Source, string>> {
+    const docs = this.read(() => this.statements.sourcesAfter.all(after, limit + 1));
+    const items = docs.slice(0, limit).map((d) => JSON.parse(d) as Source);
+    return { items, next: docs.length > limit ? (items[items.length - 1]?.id ?? null) : null };
+  }
+
+  async allSources(): Promise<Source[]> {
+    return this.read(() => this.statements.allSources.all()).map((d) => JSON.parse(d) as Source);
+  }
+
+  async createSource(input: SourceInput & { id: string }): Promise<Source> {
+    const source = newSource(input, input.id, new Date().toISOString());
+    const inserted = this.write(() => {
+      const { changes } = this.statements.insertSource.run(source.id, JSON.stringify(source));
+      if (changes > 0) this.statements.bumpSources.run();
+      return changes > 0;
+    });
+    if (!inserted) throw errors.sourceExists(source.id);
+    return source;
+  }
+
+  async updateSource(id: string, patch: SourcePatch): Promise<Source | null> {
+    return this.write(() => {
+      const doc = this.statements.source.get(id);
+      if (doc === undefined) return null;
+      const source = patchSource(JSON.parse(doc) as Source, patch, new Date().toISOString());
+      this.statements.updateSource.run(JSON.stringify(source), id);
+      this.statements.bumpSources.run();
+      return source;
+    });
+  }
+
+  async deleteSource(id: string): Promise<boolean> {
+    return this.write(() => {
+      const { changes } = this.statements.deleteSource.run(id);
+      if (changes > 0) this.statements.bumpSources.run();
+      return changes > 0;
+    });
+  }
+
+  async sourcesVersion(): Promise<number> {
+    return this.read(() => this.statements.sourcesVersion.get() ?? 0);
+  }
+
+  async health(): Promise<void> {
+    this.read(() => this.statements.ping.get());
+  }
+
+  async close(): Promise<void> {
+    await this.committer.drain();
+    const worker = this.worker;
+    this.worker = null;
+    if (worker !== null) {
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.postMessage({ close: true });
+      await exited;
+    }
+    this.db.close();
+  }
+
+  /** Runs a read; a failing database is "unavailable" to the caller, with the cause in the log. */
+  private read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      this.logger.error({ cause: String(error) }, 'read failed');
+      throw errors.storeUnavailable();
+    }
+  }
+
+  private write<T>(fn: () => T): T {
+    return this.read(() => this.db.transaction(fn).immediate());
+  }
+}

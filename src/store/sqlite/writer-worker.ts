@@ -1,0 +1,37 @@
+/**
+ * The embedded store's writer thread. It owns the only connection that writes events, sessions
+ * and profiles, and commits each batch it is sent in one durable transaction, so the main thread
+ * (HTTP parsing) never waits on an fsync.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createCollectWriter } from './collect-writer.js';
+import { openDatabase } from './schema.js';
+import type { CollectUnit } from '../store.js';
+
+export type WriterRequest = { id: number; units: CollectUnit[] };
+export type WriterReply =
+  | { id: number; ok: true; outcomes: ReturnType<ReturnType<typeof createCollectWriter>> }
+  | { id: number; ok: false; message: string };
+
+const port = parentPort;
+if (port === null) throw new Error('writer-worker must run as a worker thread');
+
+const db = openDatabase((workerData as { path: string }).path);
+const applyBatch = createCollectWriter(db);
+
+port.on('message', (request: WriterRequest | { close: true }) => {
+  if ('close' in request) {
+    db.close();
+    port.close();
+    return;
+  }
+  let reply: WriterReply;
+  try {
+    reply = { id: request.id, ok: true, outcomes: applyBatch(request.units) };
+  } catch (error) {
+    reply = { id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) };
+  }
+  port.postMessage(reply);
+});
+
+port.postMessage({ ready: true });

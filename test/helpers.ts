@@ -1,0 +1,111 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type Config } from '../src/config.js';
+import { startServer, type RunningServer } from '../src/server.js';
+
+export interface TestServer {
+  url: string;
+  token: string;
+  dataDir: string;
+  server: RunningServer;
+  /** fetch against the server; `auth` adds the admin token. */
+  fetch(path: string, init?: RequestInit & { auth?: boolean }): Promise<Response>;
+  /** JSON helper for the management API (always authenticated). */
+  api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }>;
+  /** Creates a webhook source and returns its id. */
+  source(fields?: Record<string, unknown>): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function tempDir(prefix = 'intake-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Starts a real server on a real SQLite file in a temp dir, on a free loopback port. */
+export async function startTestServer(
+  overrides: Partial<Record<string, string>> = {},
+  dataDir = tempDir(),
+): Promise<TestServer> {
+  const config: Config = loadConfig(
+    { INTAKE_DATA_DIR: dataDir, INTAKE_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...overrides },
+    { port: '0', host: '127.0.0.1' },
+  );
+  const server = await startServer(config);
+  const url = server.url;
+  const token = server.adminToken;
+  let counter = 0;
+  const t: TestServer = {
+    url,
+    token,
+    dataDir,
+    server,
+    fetch(path, init = {}) {
+      const { auth, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (auth) headers.set('authorization', `Bearer ${token}`);
+      return fetch(url + path, { ...rest, headers });
+    },
+    async api(method, path, body) {
+      const res = await t.fetch(path, {
+        method,
+        auth: true,
+        ...(body !== undefined
+          ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
+          : {}),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text === '' ? undefined : JSON.parse(text), headers: res.headers };
+    },
+    async source(fields = {}) {
+      const id = `src-${process.pid}-${++counter}`;
+      const res = await t.api('POST', '/api/sources', { id, name: `Source ${counter}`, ...fields });
+      if (res.status !== 201) throw new Error(`source create failed: ${JSON.stringify(res.body)}`);
+      return res.body.id as string;
+    },
+    async close() {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: any;
+}
+
+/**
+ * A request with full control of the bytes and headers (fetch normalises both): raw paths,
+ * repeated headers, invalid UTF-8, no content type.
+ */
+export function rawRequest(
+  baseUrl: string,
+  options: { method: string; path: string; headers?: [string, string][]; body?: Buffer | string },
+): Promise<RawResponse> {
+  const { hostname, port } = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const flatHeaders = (options.headers ?? []).flat();
+    if (options.body !== undefined) flatHeaders.push('content-length', String(Buffer.byteLength(options.body)));
+    const req = httpRequest({ hostname, port, method: options.method, path: options.path, headers: flatHeaders }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}

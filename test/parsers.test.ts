@@ -1,0 +1,205 @@
+import { describe, expect, it } from 'vitest';
+import { parseBody, parseMediaType } from '../src/collect/parse-body.js';
+import { parseParams } from '../src/collect/parse-params.js';
+import { decodeComponent, parseQuery } from '../src/collect/parse-query.js';
+import { IntakeError } from '../src/domain/errors.js';
+import { eventTypeName, normalizeEventType } from '../src/domain/event-type.js';
+import { compactJson, splitJsonArray } from '../src/domain/json-text.js';
+
+const plain = (value: object) => JSON.parse(JSON.stringify(value));
+
+describe('parseQuery (collector.md §3)', () => {
+  const rows: [string, Record<string, unknown>][] = [
+    ['', {}],
+    ['a=1&b=2', { a: '1', b: '2' }],
+    ['a=1&a=2', { a: ['1', '2'] }],
+    ['a=1&a=2&a=3', { a: ['1', '2', '3'] }],
+    ['a=&b=1', { a: '', b: '1' }],
+    ['a&b=1', { a: '', b: '1' }],
+    ['a[b]=1', { 'a[b]': '1' }],
+    ['a.b=1', { 'a.b': '1' }],
+    ['x=1%202+3', { x: '1 2 3' }],
+    ['a==b', { a: '=b' }],
+    ['a=1;b=2', { a: '1;b=2' }],
+    ['a=%ZZ', { a: '%ZZ' }],
+    ['a=%E2%82%AC%2', { a: '€%2' }],
+    ['a=1&A=2', { a: '1', A: '2' }],
+    ['a=1&&b=2', { a: '1', b: '2' }],
+  ];
+  for (const [query, expected] of rows) {
+    it(`${JSON.stringify(query)} → ${JSON.stringify(expected)}`, () => {
+      expect(plain(parseQuery(query))).toEqual(expected);
+    });
+  }
+
+  it('keeps __proto__ as an ordinary key', () => {
+    const fields = parseQuery('__proto__=x&constructor=y');
+    expect(JSON.stringify(fields)).toBe('{"__proto__":"x","constructor":"y"}');
+    expect(Object.getPrototypeOf(fields)).toBeNull();
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
+  it('decodes percent-encoded UTF-8 and keeps literal non-ASCII', () => {
+    expect(decodeComponent('caf%C3%A9+ü')).toBe('café ü');
+  });
+});
+
+describe('parseBody (collector.md §2)', () => {
+  const body = (text: string) => Buffer.from(text);
+  const parsed = async (type: string | undefined, text: string | Buffer) =>
+    (await parseBody(type, typeof text === 'string' ? body(text) : text)).map((t) => JSON.parse(t));
+  const refusal = async (type: string | undefined, text: string | Buffer) => {
+    try {
+      await parseBody(type, typeof text === 'string' ? body(text) : text);
+    } catch (error) {
+      if (error instanceof IntakeError) return { status: error.status, message: error.message };
+      throw error;
+    }
+    throw new Error('expected a refusal');
+  };
+
+  it('chooses by media type, ignoring parameters and case', async () => {
+    expect(await parsed('Application/JSON; charset=UTF-8', '{"a":1}')).toEqual([{ a: 1 }]);
+    expect(await parsed('application/cloudevents+json', '{"a":1}')).toEqual([{ a: 1 }]);
+  });
+
+  it('keeps JSON text as sent, apart from whitespace', async () => {
+    const [text] = await parseBody('application/json', body('{ "a" : { } ,\n "n": 1.50, "s": " x " }'));
+    expect(text).toBe('{"a":{},"n":1.50,"s":" x "}');
+  });
+
+  it('empty body and null give {}', async () => {
+    expect(await parsed('application/json', '')).toEqual([{}]);
+    expect(await parsed('application/json', ' null ')).toEqual([{}]);
+  });
+
+  it('an array of objects gives one event each; empty or mixed arrays are 422', async () => {
+    expect(await parsed('application/json', '[{"a":[1,{"b":","}]}, {"c":"]"}]')).toEqual([
+      { a: [1, { b: ',' }] },
+      { c: ']' },
+    ]);
+    expect((await refusal('application/json', '[]')).status).toBe(422);
+    expect(await refusal('application/json', '[{"a":1}, 2]')).toEqual({
+      status: 422,
+      message: 'Element 1 of the JSON array body is not an object',
+    });
+  });
+
+  it('scalars are 422, invalid JSON and invalid UTF-8 are 400', async () => {
+    for (const scalar of ['"x"', '1', 'true'])
+      expect(await refusal('application/json', scalar)).toEqual({
+        status: 422,
+        message: 'Event properties must be a JSON object',
+      });
+    const invalid = await refusal('application/json', '{"a":');
+    expect(invalid.status).toBe(400);
+    expect(invalid.message).toMatch(/^Invalid JSON body: /);
+    expect(await refusal('application/json', Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]))).toEqual({
+      status: 400,
+      message: 'Invalid JSON body: the body is not valid UTF-8',
+    });
+  });
+
+  it('forms: strings, repeated keys as arrays, blanks kept', async () => {
+    expect(await parsed('application/x-www-form-urlencoded; charset=utf-8', 'a=1&a=2&b=&c=x+y')).toEqual([
+      { a: ['1', '2'], b: '', c: 'x y' },
+    ]);
+  });
+
+  it('multipart: text fields and file parts described, content dropped', async () => {
+    const boundary = 'XyZ';
+    const multipart =
+      `--${boundary}\r\nContent-Disposition: form-data; name="a"\r\n\r\nhello\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="f"; filename="r.csv"\r\nContent-Type: text/csv\r\n\r\n1,2,3\r\n` +
+      `--${boundary}--\r\n`;
+    expect(await parsed(`multipart/form-data; boundary=${boundary}`, multipart)).toEqual([
+      { a: 'hello', f: { filename: 'r.csv', contentType: 'text/csv', size: 5 } },
+    ]);
+    expect((await refusal('multipart/form-data', multipart)).status).toBe(400);
+  });
+
+  it('text and no content type: JSON when it is an object or array, else {"body"}', async () => {
+    expect(await parsed('text/plain', '{"Type":"Notification"}')).toEqual([{ Type: 'Notification' }]);
+    expect(await parsed(undefined, '[{"a":1}]')).toEqual([{ a: 1 }]);
+    expect(await parsed('text/plain', 'hello')).toEqual([{ body: 'hello' }]);
+    expect(await parsed('text/plain', '{not json')).toEqual([{ body: '{not json' }]);
+    expect(await parsed('text/plain', '"just a string"')).toEqual([{ body: '"just a string"' }]);
+    expect(await parsed(undefined, '')).toEqual([{}]);
+    expect(await parsed('text/plain; charset=iso-8859-1', Buffer.from([0x63, 0x61, 0x66, 0xe9]))).toEqual([
+      { body: 'café' },
+    ]);
+  });
+
+  it('XML is kept as text, never sniffed', async () => {
+    expect(await parsed('application/xml', '<a>1</a>')).toEqual([{ body: '<a>1</a>' }]);
+    expect(await parsed('text/xml', '{"a":1}')).toEqual([{ body: '{"a":1}' }]);
+  });
+
+  it('other media types are 415', async () => {
+    expect(await refusal('application/octet-stream', 'x')).toEqual({
+      status: 415,
+      message: 'Unsupported content type application/octet-stream',
+    });
+    expect((await refusal('image/png', 'x')).status).toBe(415);
+    expect((await refusal('text/plain; charset=klingon', 'x')).status).toBe(415);
+  });
+
+  it('parseMediaType lower-cases the type and reads parameters', () => {
+    const media = parseMediaType('Text/Plain; Charset="UTF-8"');
+    expect(media?.type).toBe('text/plain');
+    expect(media?.params.get('charset')).toBe('UTF-8');
+    expect(parseMediaType(undefined)).toBeNull();
+  });
+});
+
+describe('parseParams (collector.md §1)', () => {
+  it('trims before checking', () => {
+    expect(parseParams({ eventType: ' a ', sourceId: ' b ', sessionId: ' c ' })).toEqual({
+      eventType: 'a',
+      sourceId: 'b',
+      sessionId: 'c',
+    });
+  });
+
+  it('refuses empty, over-long and control-character parameters, naming them', () => {
+    const refusal = (raw: Parameters<typeof parseParams>[0]) => {
+      try {
+        parseParams(raw);
+      } catch (error) {
+        return error as IntakeError;
+      }
+      throw new Error('expected a refusal');
+    };
+    expect(refusal({ eventType: '  ', sourceId: 's' }).message).toBe('Invalid event_type: must not be empty');
+    expect(refusal({ eventType: 't', sourceId: 'x'.repeat(129) }).message).toMatch(/^Invalid source_id/);
+    expect(refusal({ eventType: 't', sourceId: 's', sessionId: 'a\u0001b' }).status).toBe(422);
+    expect(parseParams({ eventType: 'é'.repeat(128), sourceId: 's' }).eventType).toHaveLength(128);
+  });
+});
+
+describe('event type normalisation (collector.md §5)', () => {
+  const rows: [string, string, string][] = [
+    ['Coupon Received', 'coupon-received', 'Coupon Received'],
+    ['coupon-received', 'coupon-received', 'Coupon Received'],
+    ['  page   view ', 'page-view', 'Page View'],
+    ['ORDER-completed', 'order-completed', 'Order Completed'],
+    ['a\tb', 'a-b', 'A B'],
+    ['x--y', 'x--y', 'X Y'],
+  ];
+  for (const [path, type, name] of rows) {
+    it(`${JSON.stringify(path)} → ${type} / ${name}`, () => {
+      expect(normalizeEventType(path)).toBe(type);
+      expect(eventTypeName(path)).toBe(name);
+    });
+  }
+});
+
+describe('JSON text', () => {
+  it('compacts outside strings only, escapes included', () => {
+    expect(compactJson('{ "a b" : "c \\" d" , "e":[ 1 , 2 ] }')).toBe('{"a b":"c \\" d","e":[1,2]}');
+  });
+
+  it('splits top-level array elements, ignoring commas in strings and nested values', () => {
+    expect(splitJsonArray('[{"a":"x,]"},{"b":[1,2]},{}]')).toEqual(['{"a":"x,]"}', '{"b":[1,2]}', '{}']);
+  });
+});

@@ -12,6 +12,8 @@ export interface Config {
   host: string;
   dataDir: string;
   databaseUrl: string | null;
+  /** Connections each process keeps to PostgreSQL at most. */
+  databasePool: number;
   adminToken: string | null;
   trustProxy: TrustProxy | null;
   bodyLimit: number;
@@ -27,6 +29,7 @@ export const SETTINGS = {
   host: { env: 'HOST', flag: 'host' },
   dataDir: { env: 'INTAKE_DATA_DIR', flag: 'data-dir' },
   databaseUrl: { env: 'INTAKE_DATABASE_URL', flag: 'database-url' },
+  databasePool: { env: 'INTAKE_DATABASE_POOL', flag: 'database-pool' },
   adminToken: { env: 'INTAKE_ADMIN_TOKEN', flag: 'admin-token' },
   trustProxy: { env: 'INTAKE_TRUST_PROXY', flag: 'trust-proxy' },
   bodyLimit: { env: 'INTAKE_BODY_LIMIT', flag: 'body-limit' },
@@ -58,6 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
 
   const port = integer('port', 8686, 0, 65535);
   const bodyLimit = integer('bodyLimit', 1048576, 1, 1024 * 1024 * 1024);
+  const databasePool = integer('databasePool', 10, 1, 1000);
 
   const host = raw('host')?.value ?? '0.0.0.0';
   const dataDir = raw('dataDir')?.value ?? './data';
@@ -79,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     host,
     dataDir,
     databaseUrl: databaseUrlSetting?.value ?? null,
+    databasePool,
     adminToken: tokenSetting?.value ?? null,
     trustProxy: parseTrustProxy(raw('trustProxy'), bad),
     bodyLimit,

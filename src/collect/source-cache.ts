@@ -11,12 +11,14 @@ export const SOURCE_REFRESH_MS = 250;
 /**
  * The sources the collector checks each request against, held in memory. A change made through
  * this process's API is applied at once (`reload`); one made by another process (the CLI, another
- * collector) is picked up by polling the store's sources version, well within a second.
+ * collector) arrives by the store's push where it has one (PostgreSQL NOTIFY), and by polling the
+ * store's sources version in any case, well within a second.
  */
 export class SourceCache {
   private sources = new Map<string, Source>();
   private version = -1;
   private timer: NodeJS.Timeout | null = null;
+  private unwatch: (() => void) | null = null;
 
   constructor(
     private readonly store: Store,
@@ -25,8 +27,10 @@ export class SourceCache {
 
   async start(): Promise<void> {
     await this.refresh();
+    const reportFailure = (error: unknown) => this.logger.warn({ cause: String(error) }, 'source refresh failed');
+    this.unwatch = this.store.watchSources(() => void this.reload().catch(reportFailure));
     this.timer = setInterval(() => {
-      this.refresh().catch((error: unknown) => this.logger.warn({ cause: String(error) }, 'source refresh failed'));
+      this.refresh().catch(reportFailure);
     }, SOURCE_REFRESH_MS);
     this.timer.unref();
   }
@@ -34,6 +38,8 @@ export class SourceCache {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.unwatch?.();
+    this.unwatch = null;
   }
 
   get(id: string): Source | undefined {

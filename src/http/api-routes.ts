@@ -158,7 +158,7 @@ export async function apiRoutes(app: FastifyInstance, deps: ApiDeps): Promise<vo
         response: { 200: eventSchema, ...errorResponses },
       },
     },
-    async (request, reply) => sendDocument(reply, await store.getEvent(request.params.id), 'Event'),
+    async (request, reply) => sendDocument(reply, await store.getEvent(request.params.id.toLowerCase()), 'Event'),
   );
 
   type EventListQuery = {

@@ -1,9 +1,10 @@
 import type { Config } from '../config.js';
-import { SqliteStore, type StoreLogger } from './sqlite/sqlite-store.js';
-import type { Store } from './store.js';
+import { PostgresStore } from './postgres/postgres-store.js';
+import { SqliteStore } from './sqlite/sqlite-store.js';
+import type { Store, StoreLogger } from './store.js';
 
-/** The store the configuration selects: the embedded SQLite file by default. */
+/** The store the configuration selects: PostgreSQL when a database URL is set, else the embedded file. */
 export async function openStore(config: Config, logger: StoreLogger): Promise<Store> {
-  if (config.databaseUrl !== null) throw new Error('the PostgreSQL store is not available in this version');
+  if (config.databaseUrl !== null) return PostgresStore.open(config.databaseUrl, config.databasePool, logger);
   return SqliteStore.open(config.dataDir, logger);
 }

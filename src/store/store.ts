@@ -82,9 +82,18 @@ export interface Store {
   deleteSource(id: string): Promise<boolean>;
   /** A number that changes whenever any process changes a source. */
   sourcesVersion(): Promise<number>;
+  /**
+   * Calls `onChange` soon after any process changes a source, where the store can push that
+   * (PostgreSQL's NOTIFY); polling `sourcesVersion` stays the fallback. Returns an unsubscribe.
+   */
+  watchSources(onChange: () => void): () => void;
 
   /** Resolves when the store answers; rejects otherwise. */
   health(): Promise<void>;
   /** Finishes pending commits and releases the store. */
   close(): Promise<void>;
+}
+
+export interface StoreLogger {
+  error(details: object, message: string): void;
 }

@@ -6,7 +6,7 @@ import { errors } from '../../domain/errors.js';
 import { asJsonText, type JsonText } from '../../domain/json-text.js';
 import { newSource, patchSource, type Source, type SourceInput, type SourcePatch } from '../../domain/source.js';
 import { GroupCommitter } from '../group-commit.js';
-import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store } from '../store.js';
+import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { migrate, openDatabase } from './schema.js';
 import type { WriterReply, WriterRequest } from './writer-worker.js';
 
@@ -19,10 +19,6 @@ function startWriterThread(path: string): Worker {
   if (url.pathname.endsWith('.js')) return new Worker(url, { workerData: { path } });
   const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
   return new Worker(bootstrap, { eval: true, workerData: { path } });
-}
-
-export interface StoreLogger {
-  error(details: object, message: string): void;
 }
 
 /** Units per transaction; large enough to amortise the fsync, small enough to bound latency. */
@@ -220,6 +216,11 @@ export class SqliteStore implements Store {
       if (changes > 0) this.statements.bumpSources.run();
       return changes > 0;
     });
+  }
+
+  /** Other processes' changes are found by the source cache's polling of `sourcesVersion`. */
+  watchSources(): () => void {
+    return () => undefined;
   }
 
   async sourcesVersion(): Promise<number> {

@@ -1,0 +1,361 @@
+import pg from 'pg';
+import { errors, IntakeError } from '../../domain/errors.js';
+import { eventToJson } from '../../domain/event.js';
+import { asJsonText, type JsonText } from '../../domain/json-text.js';
+import type { Session } from '../../domain/session.js';
+import { newSource, patchSource, type Source, type SourceInput, type SourcePatch } from '../../domain/source.js';
+import { GroupCommitter } from '../group-commit.js';
+import { planBatch } from '../plan-batch.js';
+import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store, StoreLogger } from '../store.js';
+import { ensurePartition, migrate, monthOf } from './migrate.js';
+
+/** Units per transaction: one multi-row insert per table per flush. */
+const MAX_BATCH = 512;
+const SOURCES_CHANNEL = 'intake_sources';
+const RECONNECT_MS = 1000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The scale-out store: any number of stateless collector processes on one PostgreSQL database.
+ * Same contract and documents as the embedded store. Cross-process rules rely on the database:
+ * advisory transaction locks on session ids (one new session makes one profile, whichever process
+ * sees it first), and NOTIFY for source changes.
+ */
+export class PostgresStore implements Store {
+  private readonly committer: GroupCommitter<CollectUnit, CollectOutcome>;
+  private readonly partitions = new Set<string>();
+
+  static async open(url: string, poolSize: number, logger: StoreLogger): Promise<PostgresStore> {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: poolSize,
+      // Fail fast while the database is unreachable: the caller answers 503 and the sender retries.
+      connectionTimeoutMillis: 3000,
+      query_timeout: 15_000,
+    });
+    // An idle connection dropped by the server must not crash the process; the pool reconnects.
+    pool.on('error', (error) => logger.error({ cause: error.message }, 'idle database connection lost'));
+    try {
+      await migrate(pool);
+      const store = new PostgresStore(url, pool, logger);
+      await store.ensureMonth(monthOf(new Date().toISOString()));
+      return store;
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
+  }
+
+  private constructor(
+    private readonly url: string,
+    private readonly pool: pg.Pool,
+    private readonly logger: StoreLogger,
+  ) {
+    this.committer = new GroupCommitter((units) => this.writeBatch(units), MAX_BATCH);
+  }
+
+  collect(unit: CollectUnit): Promise<CollectOutcome> {
+    return this.committer.submit(unit);
+  }
+
+  private async ensureMonth(month: string): Promise<void> {
+    if (this.partitions.has(month)) return;
+    await ensurePartition(this.pool, month);
+    this.partitions.add(month);
+  }
+
+  /** One transaction per flush; a 200 is sent only after its COMMIT returned. */
+  private async writeBatch(units: CollectUnit[]): Promise<CollectOutcome[]> {
+    return this.unavailableOnError('commit failed', async () => {
+      for (const month of new Set(units.map((u) => monthOf(u.time)))) await this.ensureMonth(month);
+      const client = await this.pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const outcomes = await this.applyBatch(client, units);
+        await client.query('COMMIT');
+        return outcomes;
+      } catch (error) {
+        broken = error as Error;
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    });
+  }
+
+  private async applyBatch(client: pg.PoolClient, units: CollectUnit[]): Promise<CollectOutcome[]> {
+    const sessionIds = [...new Set(units.flatMap((u) => (u.session === null ? [] : [u.session.id])))];
+    const sessions = new Map<string, Session>();
+    const profiles = new Set<string>();
+    if (sessionIds.length > 0) {
+      // Serialise batches that touch the same session, across processes, until COMMIT. Locks are
+      // taken in key order so two batches can never wait on each other.
+      await client.query(
+        `SELECT pg_advisory_xact_lock(k)
+           FROM (SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id) AS keys
+          ORDER BY k`,
+        [sessionIds],
+      );
+      const found = await client.query<{ doc: string }>('SELECT doc::text AS doc FROM sessions WHERE id = ANY($1)', [
+        sessionIds,
+      ]);
+      for (const row of found.rows) {
+        const session = JSON.parse(row.doc) as Session;
+        sessions.set(session.id, session);
+      }
+      const profileIds = [...sessions.values()].flatMap((s) => (s.profile === null ? [] : [s.profile.id]));
+      if (profileIds.length > 0) {
+        const existing = await client.query<{ id: string }>('SELECT id FROM profiles WHERE id = ANY($1)', [profileIds]);
+        for (const row of existing.rows) profiles.add(row.id);
+      }
+    }
+
+    const writes = planBatch(units, {
+      session: (id) => sessions.get(id) ?? null,
+      profileExists: (id) => profiles.has(id),
+    });
+
+    if (writes.newProfiles.length > 0) {
+      await client.query('INSERT INTO profiles (id, doc) SELECT * FROM unnest($1::text[], $2::json[])', [
+        writes.newProfiles.map((p) => p.id),
+        writes.newProfiles.map((p) => JSON.stringify(p)),
+      ]);
+      const ids = writes.newProfiles.flatMap((p) => p.ids.map((id) => [id, p.id] as const));
+      await client.query('INSERT INTO profile_ids (id, profile_id) SELECT * FROM unnest($1::text[], $2::text[])', [
+        ids.map(([id]) => id),
+        ids.map(([, profileId]) => profileId),
+      ]);
+    }
+    if (writes.sessions.size > 0) {
+      const touched = [...writes.sessions.values()];
+      await client.query(
+        `INSERT INTO sessions (id, profile_id, doc) SELECT * FROM unnest($1::text[], $2::text[], $3::json[])
+         ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, doc = excluded.doc`,
+        [touched.map((s) => s.id), touched.map((s) => s.profile?.id ?? null), touched.map((s) => JSON.stringify(s))],
+      );
+    }
+    const events = writes.events;
+    await client.query(
+      `INSERT INTO events (id, inserted_at, type, source_id, session_id, profile_id, doc)
+       SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[])`,
+      [
+        events.map((e) => e.event.id),
+        events.map((e) => e.event.time),
+        events.map((e) => e.event.type),
+        events.map((e) => e.event.sourceId),
+        events.map((e) => e.event.sessionId),
+        events.map((e) => e.event.profileId),
+        events.map((e) => eventToJson(e.event)),
+      ],
+    );
+    return writes.outcomes;
+  }
+
+  async getEvent(id: string): Promise<JsonText | null> {
+    // The embedded store compares ids as text; a non-UUID simply matches nothing there too.
+    if (!UUID.test(id)) return null;
+    return this.document('SELECT doc::text AS doc FROM events WHERE id = $1', id);
+  }
+
+  async listEvents(query: EventQuery): Promise<Page<JsonText, EventCursor>> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (sql: (n: number) => string, value: unknown) => {
+      args.push(value);
+      where.push(sql(args.length));
+    };
+    if (query.source !== undefined) add((n) => `source_id = $${n}`, query.source);
+    if (query.type !== undefined) add((n) => `type = $${n}`, query.type);
+    if (query.session !== undefined) add((n) => `session_id = $${n}`, query.session);
+    if (query.profile !== undefined) add((n) => `profile_id = $${n}`, query.profile);
+    if (query.from !== undefined) add((n) => `inserted_at >= $${n}`, new Date(query.from).toISOString());
+    if (query.to !== undefined) add((n) => `inserted_at < $${n}`, new Date(query.to).toISOString());
+    if (query.cursor !== undefined) {
+      args.push(new Date(query.cursor.time).toISOString(), query.cursor.seq);
+      where.push(`(inserted_at, seq) < ($${args.length - 1}, $${args.length})`);
+    }
+    args.push(query.limit + 1);
+    const sql =
+      `SELECT seq, (extract(epoch FROM inserted_at) * 1000)::bigint AS time, doc::text AS doc FROM events` +
+      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
+      ` ORDER BY inserted_at DESC, seq DESC LIMIT $${args.length}`;
+    const rows = await this.unavailableOnError('read failed', async () => {
+      const result = await this.pool.query<{ seq: string; time: string; doc: string }>(sql, args);
+      return result.rows;
+    });
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => asJsonText(r.doc)),
+      next:
+        rows.length > query.limit && last !== undefined ? { time: Number(last.time), seq: Number(last.seq) } : null,
+    };
+  }
+
+  getSession(id: string): Promise<JsonText | null> {
+    return this.document('SELECT doc::text AS doc FROM sessions WHERE id = $1', id);
+  }
+
+  getProfile(anyId: string): Promise<JsonText | null> {
+    return this.document(
+      'SELECT p.doc::text AS doc FROM profile_ids i JOIN profiles p ON p.id = i.profile_id WHERE i.id = $1',
+      anyId,
+    );
+  }
+
+  async getSource(id: string): Promise<Source | null> {
+    const doc = await this.document('SELECT doc::text AS doc FROM sources WHERE id = $1', id);
+    return doc === null ? null : (JSON.parse(doc) as Source);
+  }
+
+  async listSources(limit: number, after = ''): Promise<Page<Source, string>> {
+    const docs = await this.documents('SELECT doc::text AS doc FROM sources WHERE id > $1 ORDER BY id LIMIT $2', [
+      after,
+      limit + 1,
+    ]);
+    const items = docs.slice(0, limit).map((d) => JSON.parse(d) as Source);
+    return { items, next: docs.length > limit ? (items[items.length - 1]?.id ?? null) : null };
+  }
+
+  async allSources(): Promise<Source[]> {
+    return (await this.documents('SELECT doc::text AS doc FROM sources ORDER BY id', [])).map(
+      (d) => JSON.parse(d) as Source,
+    );
+  }
+
+  async createSource(input: SourceInput & { id: string }): Promise<Source> {
+    const source = newSource(input, input.id, new Date().toISOString());
+    const inserted = await this.sourceTransaction(async (client) => {
+      const result = await client.query('INSERT INTO sources (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [
+        source.id,
+        JSON.stringify(source),
+      ]);
+      return (result.rowCount ?? 0) > 0;
+    });
+    if (!inserted) throw errors.sourceExists(source.id);
+    return source;
+  }
+
+  updateSource(id: string, patch: SourcePatch): Promise<Source | null> {
+    return this.sourceTransaction(async (client) => {
+      const found = await client.query<{ doc: string }>('SELECT doc::text AS doc FROM sources WHERE id = $1 FOR UPDATE', [
+        id,
+      ]);
+      const row = found.rows[0];
+      if (row === undefined) return null;
+      const source = patchSource(JSON.parse(row.doc) as Source, patch, new Date().toISOString());
+      await client.query('UPDATE sources SET doc = $1 WHERE id = $2', [JSON.stringify(source), id]);
+      return source;
+    });
+  }
+
+  deleteSource(id: string): Promise<boolean> {
+    return this.sourceTransaction(async (client) => {
+      const result = await client.query('DELETE FROM sources WHERE id = $1', [id]);
+      return (result.rowCount ?? 0) > 0;
+    });
+  }
+
+  async sourcesVersion(): Promise<number> {
+    return this.unavailableOnError('read failed', async () => {
+      const result = await this.pool.query<{ value: string }>("SELECT value FROM meta WHERE key = 'sources_version'");
+      return Number(result.rows[0]?.value ?? 0);
+    });
+  }
+
+  /**
+   * Calls `onChange` when any process changes a source (LISTEN/NOTIFY), and after every reconnect,
+   * since a notification may have been missed while disconnected.
+   */
+  watchSources(onChange: () => void): () => void {
+    let client: pg.Client | null = null;
+    let stopped = false;
+    let timer: NodeJS.Timeout | null = null;
+    const reconnectLater = () => {
+      if (stopped || timer !== null) return;
+      timer = setTimeout(() => {
+        timer = null;
+        void listen();
+      }, RECONNECT_MS);
+      timer.unref();
+    };
+    const listen = async () => {
+      const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 3000 });
+      c.on('error', () => reconnectLater());
+      c.on('end', () => reconnectLater());
+      c.on('notification', () => onChange());
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${SOURCES_CHANNEL}`);
+        if (stopped) return void c.end().catch(() => undefined);
+        client = c;
+        onChange();
+      } catch {
+        c.end().catch(() => undefined);
+        reconnectLater();
+      }
+    };
+    void listen();
+    return () => {
+      stopped = true;
+      if (timer !== null) clearTimeout(timer);
+      client?.end().catch(() => undefined);
+    };
+  }
+
+  async health(): Promise<void> {
+    await this.unavailableOnError('health check failed', () => this.pool.query('SELECT 1'));
+  }
+
+  async close(): Promise<void> {
+    await this.committer.drain();
+    await this.pool.end();
+  }
+
+  /** A source change: the write, the version bump and the NOTIFY commit together. */
+  private sourceTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.unavailableOnError('source change failed', async () => {
+      const client = await this.pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(client);
+        await client.query("UPDATE meta SET value = value + 1 WHERE key = 'sources_version'");
+        await client.query(`NOTIFY ${SOURCES_CHANNEL}`);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        broken = error as Error;
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    });
+  }
+
+  private async document(sql: string, id: string): Promise<JsonText | null> {
+    const [doc] = await this.documents(sql, [id]);
+    return doc === undefined ? null : asJsonText(doc);
+  }
+
+  private documents(sql: string, args: unknown[]): Promise<string[]> {
+    return this.unavailableOnError('read failed', async () => {
+      const result = await this.pool.query<{ doc: string }>(sql, args);
+      return result.rows.map((r) => r.doc);
+    });
+  }
+
+  /** Database failures reach the caller as "unavailable" (503), with the cause in the log. */
+  private async unavailableOnError<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof IntakeError) throw error;
+      this.logger.error({ cause: (error as Error).message }, what);
+      throw errors.storeUnavailable();
+    }
+  }
+}

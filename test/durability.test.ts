@@ -1,12 +1,69 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './helpers.js';
+import { STORES, startTestServer, type TestServer } from './helpers.js';
 
 const post = (t: TestServer, path: string, body: unknown) =>
   t.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-describe('durable, group-committed writes', () => {
+for (const store of STORES) {
+  describe(`durable, group-committed writes (${store})`, () => {
+    let t: TestServer;
+    let source: string;
+    beforeAll(async () => {
+      t = await startTestServer({}, undefined, store);
+      source = await t.source();
+    });
+    afterAll(() => t.close());
+
+    it('simultaneous requests with one new session id make one session and one profile', async () => {
+      const session = `race-${Date.now()}`;
+      const responses = await Promise.all(
+        Array.from({ length: 64 }, (_, i) => post(t, `/collect/click/${source}/${session}`, { i })),
+      );
+      const bodies = (await Promise.all(responses.map((r) => r.json()))) as { profile: { id: string } }[];
+      expect(responses.every((r) => r.status === 200)).toBe(true);
+      const profiles = new Set(bodies.map((b) => b.profile.id));
+      expect(profiles.size).toBe(1);
+
+      const events = (await t.api('GET', `/api/events?session=${session}&limit=1000`)).body.items as {
+        type: string;
+        profile: { id: string };
+      }[];
+      const count = (type: string) => events.filter((e) => e.type === type).length;
+      expect(count('click')).toBe(64);
+      expect(count('profile-created')).toBe(1);
+      expect(count('session-opened')).toBe(1);
+      expect(count('visit-started')).toBe(1);
+      expect(new Set(events.map((e) => e.profile.id))).toEqual(profiles);
+
+      const profile = (await t.api('GET', `/api/profiles/${[...profiles][0]}`)).body;
+      expect(profile.metadata.time.visit.count).toBe(1);
+    });
+
+    it('a session’s events are applied in arrival order', async () => {
+      const session = `order-${Date.now()}`;
+      for (let i = 0; i < 5; i++) expect((await post(t, `/collect/step/${source}/${session}`, { i })).status).toBe(200);
+      const events = (await t.api('GET', `/api/events?session=${session}&type=step`)).body.items as {
+        properties: { i: number };
+      }[];
+      expect(events.map((e) => e.properties.i)).toEqual([4, 3, 2, 1, 0]);
+    });
+
+    it('concurrent requests on many sessions each get their own session and profile', async () => {
+      const sessions = Array.from({ length: 20 }, (_, i) => `many-${Date.now()}-${i}`);
+      const responses = await Promise.all(sessions.map((s) => post(t, `/collect/hit/${source}/${s}`, {})));
+      const bodies = (await Promise.all(responses.map((r) => r.json()))) as {
+        session: { id: string };
+        profile: { id: string };
+      }[];
+      expect(bodies.map((b) => b.session.id)).toEqual(sessions);
+      expect(new Set(bodies.map((b) => b.profile.id)).size).toBe(sessions.length);
+    });
+  });
+}
+
+describe('embedded store failure', () => {
   let t: TestServer;
   let source: string;
   beforeAll(async () => {
@@ -14,41 +71,6 @@ describe('durable, group-committed writes', () => {
     source = await t.source();
   });
   afterAll(() => t.close());
-
-  it('simultaneous requests with one new session id make one session and one profile', async () => {
-    const session = `race-${Date.now()}`;
-    const responses = await Promise.all(
-      Array.from({ length: 64 }, (_, i) => post(t, `/collect/click/${source}/${session}`, { i })),
-    );
-    const bodies = (await Promise.all(responses.map((r) => r.json()))) as { profile: { id: string } }[];
-    expect(responses.every((r) => r.status === 200)).toBe(true);
-    const profiles = new Set(bodies.map((b) => b.profile.id));
-    expect(profiles.size).toBe(1);
-
-    const events = (await t.api('GET', `/api/events?session=${session}&limit=1000`)).body.items as {
-      type: string;
-      profile: { id: string };
-      properties: { i?: number };
-    }[];
-    const count = (type: string) => events.filter((e) => e.type === type).length;
-    expect(count('click')).toBe(64);
-    expect(count('profile-created')).toBe(1);
-    expect(count('session-opened')).toBe(1);
-    expect(count('visit-started')).toBe(1);
-    expect(new Set(events.map((e) => e.profile.id))).toEqual(profiles);
-
-    const profile = (await t.api('GET', `/api/profiles/${[...profiles][0]}`)).body;
-    expect(profile.metadata.time.visit.count).toBe(1);
-  });
-
-  it('a session’s events are applied in arrival order', async () => {
-    const session = `order-${Date.now()}`;
-    for (let i = 0; i < 5; i++) expect((await post(t, `/collect/step/${source}/${session}`, { i })).status).toBe(200);
-    const events = (await t.api('GET', `/api/events?session=${session}&type=step`)).body.items as {
-      properties: { i: number };
-    }[];
-    expect(events.map((e) => e.properties.i)).toEqual([4, 3, 2, 1, 0]);
-  });
 
   it('answers 503 with Retry-After, never 200, while the store cannot write; recovers after', async () => {
     // Another process holding the database's write lock is a real way for commits to fail.

@@ -2,8 +2,53 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { loadConfig, type Config } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
+
+export type StoreKind = 'sqlite' | 'postgres';
+
+/** The PostgreSQL server the PostgreSQL half of the suite runs against, if any. */
+export const TEST_DATABASE_URL = process.env.INTAKE_TEST_DATABASE_URL ?? '';
+
+/**
+ * Every store the contract tests run on: SQLite always, PostgreSQL when INTAKE_TEST_DATABASE_URL
+ * is set (test/global-setup.ts says plainly when it is not).
+ */
+export const STORES: StoreKind[] = TEST_DATABASE_URL === '' ? ['sqlite'] : ['sqlite', 'postgres'];
+
+/** A database URL with another database name. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+let databaseCounter = 0;
+
+/** A new, empty database on the test server for one test server (or group of processes). */
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `intake_test_${process.pid}_${Date.now().toString(36)}_${++databaseCounter}`;
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: withDatabase(TEST_DATABASE_URL, name),
+    async drop() {
+      const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
 
 export interface TestServer {
   url: string;
@@ -23,13 +68,23 @@ export function tempDir(prefix = 'intake-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Starts a real server on a real SQLite file in a temp dir, on a free loopback port. */
+/**
+ * Starts a real server on a free loopback port, on a real store: a SQLite file in a temp dir, or
+ * a new PostgreSQL database that `close` drops.
+ */
 export async function startTestServer(
   overrides: Partial<Record<string, string>> = {},
   dataDir = tempDir(),
+  store: StoreKind = 'sqlite',
 ): Promise<TestServer> {
+  const database = store === 'postgres' ? await createTestDatabase() : null;
   const config: Config = loadConfig(
-    { INTAKE_DATA_DIR: dataDir, INTAKE_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...overrides },
+    {
+      INTAKE_DATA_DIR: dataDir,
+      INTAKE_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      ...(database !== null ? { INTAKE_DATABASE_URL: database.url } : {}),
+      ...overrides,
+    },
     { port: '0', host: '127.0.0.1' },
   );
   const server = await startServer(config);
@@ -66,6 +121,7 @@ export async function startTestServer(
     },
     async close() {
       await server.close();
+      await database?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -47,6 +47,9 @@ function sendDocument(reply: FastifyReply, doc: JsonText | null, what: string): 
 export async function apiRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const { store, sources } = deps;
   app.addHook('onRequest', bearerAuth(deps.adminToken));
+  // JSON in and out (api.md): without this, Fastify's default text/plain parser lets a text body
+  // through to validation (422) instead of refusing its media type (415).
+  app.removeContentTypeParser('text/plain');
 
   // ---- sources -------------------------------------------------------------------------------
 

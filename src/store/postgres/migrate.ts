@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type pg from 'pg';
+import { transaction, withClient } from './transaction.js';
 
 /** The migrations folder at the package root (the same depth from src/ and from dist/). */
 const MIGRATIONS_DIR = new URL('../../../migrations/postgres/', import.meta.url);
@@ -16,31 +17,31 @@ export async function migrate(pool: pg.Pool): Promise<void> {
   const files = readdirSync(MIGRATIONS_DIR)
     .filter((f) => f.endsWith('.sql'))
     .sort();
-  const client = await pool.connect();
-  try {
+  await withClient(pool, async (client) => {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await client.query(
-      'CREATE TABLE IF NOT EXISTS intake_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
-    );
-    const applied = new Set(
-      (await client.query<{ name: string }>('SELECT name FROM intake_migrations')).rows.map((r) => r.name),
-    );
-    for (const file of files) {
-      if (applied.has(file)) continue;
-      await client.query('BEGIN');
-      try {
-        await client.query(readFileSync(new URL(file, MIGRATIONS_DIR), 'utf8'));
-        await client.query('INSERT INTO intake_migrations (name) VALUES ($1)', [file]);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK');
-        throw new Error(`migration ${file} failed: ${(error as Error).message}`);
+    try {
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS intake_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+      );
+      const applied = new Set(
+        (await client.query<{ name: string }>('SELECT name FROM intake_migrations')).rows.map((r) => r.name),
+      );
+      for (const file of files) {
+        if (applied.has(file)) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(readFileSync(new URL(file, MIGRATIONS_DIR), 'utf8'));
+          await client.query('INSERT INTO intake_migrations (name) VALUES ($1)', [file]);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw new Error(`migration ${file} failed: ${(error as Error).message}`);
+        }
       }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
     }
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-    client.release();
-  }
+  });
 }
 
 /** `events_2026_11` holds the events inserted in November 2026 (UTC). */
@@ -61,19 +62,11 @@ function nextMonth(month: string): string {
 /** Creates the month's partition if it is missing; safe when several processes try at once. */
 export async function ensurePartition(pool: pg.Pool, month: string): Promise<void> {
   if (!/^\d{4}-\d{2}$/.test(month)) throw new Error(`bad month ${month}`);
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await transaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [MIGRATION_LOCK, month]);
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${partitionName(month)} PARTITION OF events
        FOR VALUES FROM ('${month}-01T00:00:00Z') TO ('${nextMonth(month)}-01T00:00:00Z')`,
     );
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

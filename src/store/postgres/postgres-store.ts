@@ -8,6 +8,7 @@ import { GroupCommitter } from '../group-commit.js';
 import { planBatch } from '../plan-batch.js';
 import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
+import { transaction } from './transaction.js';
 
 /** Units per transaction: one multi-row insert per table per flush. */
 const MAX_BATCH = 512;
@@ -68,20 +69,7 @@ export class PostgresStore implements Store {
   private async writeBatch(units: CollectUnit[]): Promise<CollectOutcome[]> {
     return this.unavailableOnError('commit failed', async () => {
       for (const month of new Set(units.map((u) => monthOf(u.time)))) await this.ensureMonth(month);
-      const client = await this.pool.connect();
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
-        const outcomes = await this.applyBatch(client, units);
-        await client.query('COMMIT');
-        return outcomes;
-      } catch (error) {
-        broken = error as Error;
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        client.release(broken);
-      }
+      return transaction(this.pool, (client) => this.applyBatch(client, units));
     });
   }
 
@@ -316,24 +304,14 @@ export class PostgresStore implements Store {
 
   /** A source change: the write, the version bump and the NOTIFY commit together. */
   private sourceTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return this.unavailableOnError('source change failed', async () => {
-      const client = await this.pool.connect();
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
+    return this.unavailableOnError('source change failed', () =>
+      transaction(this.pool, async (client) => {
         const result = await fn(client);
         await client.query("UPDATE meta SET value = value + 1 WHERE key = 'sources_version'");
         await client.query(`NOTIFY ${SOURCES_CHANNEL}`);
-        await client.query('COMMIT');
         return result;
-      } catch (error) {
-        broken = error as Error;
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        client.release(broken);
-      }
-    });
+      }),
+    );
   }
 
   private async document(sql: string, id: string): Promise<JsonText | null> {

@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, tempDir, TEST_DATABASE_URL, startTestServer, type TestServer } from './helpers.js';
+import { Relay, spawnServer, within, type ServerProcess } from './processes.js';
+
+const TOKEN = 'cluster-test-admin-token-0123456789';
+const auth = { authorization: `Bearer ${TOKEN}` };
+const json = { 'content-type': 'application/json' };
+
+async function api(base: string, method: string, path: string, body?: unknown) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { ...auth, ...(body !== undefined ? json : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
+}
+
+const collect = (base: string, path: string, body: unknown = {}) =>
+  fetch(base + path, { method: 'POST', headers: json, body: JSON.stringify(body) });
+
+describe('several collector processes on one PostgreSQL database', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let a: ServerProcess;
+  let b: ServerProcess;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    // Both start at once: the migrations must serialise between them.
+    const start = () =>
+      spawnServer({ INTAKE_DATABASE_URL: database.url, INTAKE_ADMIN_TOKEN: TOKEN, INTAKE_DATA_DIR: tempDir() });
+    [a, b] = await Promise.all([start(), start()]);
+  }, 30_000);
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await database?.drop();
+  });
+
+  it('one new session id hit through both processes at once makes one session and one profile', async () => {
+    expect((await api(a.url, 'POST', '/api/sources', { id: 'race', name: 'Race' })).status).toBe(201);
+    await within(1000, async () => (await collect(b.url, '/collect/ping/race')).status === 200);
+
+    const session = `s-${Date.now()}`;
+    const responses = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => collect(i % 2 === 0 ? a.url : b.url, `/collect/click/race/${session}`, { i })),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(40).fill(200));
+    const profiles = new Set(
+      ((await Promise.all(responses.map((r) => r.json()))) as { profile: { id: string } }[]).map((x) => x.profile.id),
+    );
+    expect(profiles.size).toBe(1);
+
+    const events = (await api(a.url, 'GET', `/api/events?session=${session}&limit=1000`)).body.items as {
+      type: string;
+    }[];
+    const count = (type: string) => events.filter((e) => e.type === type).length;
+    expect([count('click'), count('profile-created'), count('session-opened'), count('visit-started')]).toEqual([
+      40, 1, 1, 1,
+    ]);
+  });
+
+  it('a source created, disabled or deleted through one process takes effect on the other within a second', async () => {
+    expect((await api(a.url, 'POST', '/api/sources', { id: 'shop', name: 'Shop' })).status).toBe(201);
+    await within(1000, async () => (await collect(b.url, '/collect/order/shop')).status === 200);
+
+    expect((await api(b.url, 'PATCH', '/api/sources/shop', { enabled: false })).status).toBe(200);
+    await within(1000, async () => {
+      const res = await collect(a.url, '/collect/order/shop');
+      return res.status === 401 && ((await res.json()) as { detail: string }).detail === 'Event source disabled.';
+    });
+
+    expect((await api(a.url, 'DELETE', '/api/sources/shop')).status).toBe(204);
+    await within(1000, async () => {
+      const res = await collect(b.url, '/collect/order/shop');
+      return res.status === 401 && ((await res.json()) as { detail: string }).detail === 'Invalid event source `shop`.';
+    });
+  });
+
+  it('an event acknowledged by one process is readable through the other at once', async () => {
+    expect((await api(a.url, 'POST', '/api/sources', { id: 'read', name: 'Read' })).status).toBe(201);
+    await within(1000, async () => (await collect(b.url, '/collect/ping/read')).status === 200);
+    for (let i = 0; i < 10; i++) {
+      const res = await collect(i % 2 === 0 ? a.url : b.url, '/collect/order/read', { i });
+      const [id] = ((await res.json()) as { events: string[] }).events;
+      const other = i % 2 === 0 ? b.url : a.url;
+      const read = await api(other, 'GET', `/api/events/${id}`);
+      expect(read.status).toBe(200);
+      expect(read.body.properties).toEqual({ i });
+    }
+  });
+});
+
+describe('PostgreSQL outage', () => {
+  let relay: Relay;
+  let t: TestServer;
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const target = new URL(TEST_DATABASE_URL);
+    relay = new Relay(target.hostname, Number(target.port || 5432));
+    await relay.start();
+    const viaRelay = new URL(database.url);
+    viaRelay.port = String(relay.port);
+    t = await startTestServer({ INTAKE_DATABASE_URL: viaRelay.toString() });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await relay?.cut();
+    await database?.drop();
+  });
+
+  it('answers 503 with Retry-After while the database is unreachable, and recovers by itself within 5 s', async () => {
+    const source = await t.source();
+    expect((await collect(t.url, `/collect/before/${source}`)).status).toBe(200);
+
+    await relay.cut();
+    const refused = await collect(t.url, `/collect/during/${source}/s1`, { n: 1 });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(await refused.json()).toEqual({ detail: 'Storage is unavailable; retry later' });
+    expect((await t.fetch('/health')).status).toBe(503);
+
+    await relay.start();
+    const took = await within(5000, async () => (await t.fetch('/health')).status === 200);
+    expect(took).toBeLessThan(5000);
+    expect((await collect(t.url, `/collect/after/${source}`)).status).toBe(200);
+
+    const types = ((await t.api('GET', `/api/events?source=${source}`)).body.items as { type: string }[]).map(
+      (e) => e.type,
+    );
+    expect(types).toEqual(['after', 'before']);
+  });
+});

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { IntakeError } from '../src/domain/errors.js';
+import { asJsonText } from '../src/domain/json-text.js';
+import { openStore } from '../src/store/open-store.js';
+import type { CollectUnit, Store } from '../src/store/store.js';
+import { createTestDatabase, STORES, tempDir } from './helpers.js';
+
+const logger = { error: () => undefined };
+
+function unit(fields: Partial<CollectUnit> & { properties?: string[] }): CollectUnit {
+  const { properties = ['{}'], ...rest } = fields;
+  return {
+    time: new Date().toISOString(),
+    sourceId: 'contract',
+    channel: 'web',
+    ip: '192.0.2.1',
+    request: { method: 'POST', path: '/collect/x/contract', query: '', ip: '192.0.2.1', headers: {} },
+    session: null,
+    events: properties.map((p) => ({ id: randomUUID(), type: 'x', name: 'X', properties: asJsonText(p) })),
+    systemEventIds: [randomUUID(), randomUUID(), randomUUID()],
+    ...rest,
+  };
+}
+
+/** The same assertions on every store: where they could differ visibly, they must agree. */
+for (const kind of STORES) {
+  describe(`Store contract (${kind})`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+
+    beforeAll(async () => {
+      const dataDir = tempDir();
+      const database = kind === 'postgres' ? await createTestDatabase() : null;
+      store = await openStore(
+        loadConfig({ INTAKE_DATA_DIR: dataDir, ...(database ? { INTAKE_DATABASE_URL: database.url } : {}) }),
+        logger,
+      );
+      cleanup = async () => {
+        await store.close();
+        await database?.drop();
+        rmSync(dataDir, { recursive: true, force: true });
+      };
+    });
+    afterAll(() => cleanup());
+
+    it('keeps properties as the exact JSON text, big numbers and key order included', async () => {
+      const text = '{"z":1,"a":12345678901234567890,"f":1.50,"e":1e400,"u":"\\u0000\\ud83d\\ude00","n":{}}';
+      const u = unit({ properties: [text] });
+      await store.collect(u);
+      const doc = await store.getEvent(u.events[0]!.id);
+      expect(doc).toContain(`"properties":${text},`);
+    });
+
+    it('lists events with equal times in one total order, newest insert first, across pages', async () => {
+      const time = '2026-01-15T10:00:00.000Z';
+      const batch = unit({ time, sourceId: 'tie', properties: Array.from({ length: 7 }, (_, i) => `{"i":${i}}`) });
+      await store.collect(batch);
+      const seen: number[] = [];
+      let cursor;
+      do {
+        const page = await store.listEvents({ source: 'tie', limit: 3, ...(cursor ? { cursor } : {}) });
+        seen.push(...page.items.map((doc) => (JSON.parse(doc) as { properties: { i: number } }).properties.i));
+        cursor = page.next ?? undefined;
+      } while (cursor);
+      expect(seen).toEqual([6, 5, 4, 3, 2, 1, 0]);
+    });
+
+    it('filters by time: from inclusive, to exclusive', async () => {
+      for (const time of ['2025-03-01T00:00:00.000Z', '2025-03-02T00:00:00.000Z', '2025-03-03T00:00:00.000Z'])
+        await store.collect(unit({ time, sourceId: 'times', properties: [`{"t":"${time}"}`] }));
+      const page = await store.listEvents({
+        source: 'times',
+        from: Date.parse('2025-03-01T00:00:00.000Z'),
+        to: Date.parse('2025-03-03T00:00:00.000Z'),
+        limit: 10,
+      });
+      expect(page.items.map((d) => (JSON.parse(d) as { properties: { t: string } }).properties.t)).toEqual([
+        '2025-03-02T00:00:00.000Z',
+        '2025-03-01T00:00:00.000Z',
+      ]);
+    });
+
+    it('unknown ids, upper-case ids and non-UUIDs find nothing', async () => {
+      const u = unit({});
+      await store.collect(u);
+      expect(await store.getEvent(randomUUID())).toBeNull();
+      expect(await store.getEvent(u.events[0]!.id.toUpperCase())).toBeNull();
+      expect(await store.getEvent('not-a-uuid')).toBeNull();
+      expect(await store.getSession('nope')).toBeNull();
+      expect(await store.getProfile('nope')).toBeNull();
+    });
+
+    it('opens a session with a new profile once, then reuses it', async () => {
+      const session = { id: `s-${randomUUID()}`, newProfileId: randomUUID() };
+      const first = await store.collect(unit({ session }));
+      const second = await store.collect(unit({ session: { id: session.id, newProfileId: randomUUID() } }));
+      expect(first).toEqual({ sessionId: session.id, profileId: session.newProfileId });
+      expect(second).toEqual(first);
+      const profile = JSON.parse((await store.getProfile(session.newProfileId))!) as { ids: string[] };
+      expect(profile.ids).toEqual([session.newProfileId]);
+      const stored = await store.listEvents({ session: session.id, limit: 10 });
+      expect(stored.items).toHaveLength(5);
+    });
+
+    it('stores sources with lower-case ids, refuses a taken id, and moves the version on every change', async () => {
+      const v0 = await store.sourcesVersion();
+      const created = await store.createSource({ id: 'contract-src', name: 'C' });
+      expect(created).toMatchObject({ id: 'contract-src', type: ['webhook'], enabled: true, channel: '' });
+      await expect(store.createSource({ id: 'contract-src', name: 'again' })).rejects.toMatchObject({
+        status: 409,
+      } satisfies Partial<IntakeError>);
+      const v1 = await store.sourcesVersion();
+      expect(v1).toBeGreaterThan(v0);
+      const updated = await store.updateSource('contract-src', { enabled: false });
+      expect(updated?.enabled).toBe(false);
+      expect(updated?.created).toBe(created.created);
+      const v2 = await store.sourcesVersion();
+      expect(v2).toBeGreaterThan(v1);
+      expect(await store.updateSource('missing', { enabled: false })).toBeNull();
+      expect(await store.deleteSource('contract-src')).toBe(true);
+      expect(await store.deleteSource('contract-src')).toBe(false);
+      expect(await store.sourcesVersion()).toBeGreaterThan(v2);
+      expect(await store.getSource('contract-src')).toBeNull();
+    });
+
+    it('pages sources by id', async () => {
+      for (const id of ['p-c', 'p-a', 'p-b']) await store.createSource({ id, name: id });
+      const first = await store.listSources(2, 'p-');
+      expect(first.items.map((s) => s.id)).toEqual(['p-a', 'p-b']);
+      const second = await store.listSources(2, first.next!);
+      expect(second.items.map((s) => s.id)).toEqual(['p-c']);
+    });
+
+    it('answers its health check', async () => {
+      await expect(store.health()).resolves.toBeUndefined();
+    });
+
+    if (kind === 'postgres')
+      it('pushes source changes to watchers (LISTEN/NOTIFY)', async () => {
+        let calls = 0;
+        const stop = store.watchSources(() => calls++);
+        try {
+          await new Promise((r) => setTimeout(r, 300)); // the listener connects, then reports once
+          const before = calls;
+          await store.createSource({ id: 'watched', name: 'W' });
+          const start = Date.now();
+          while (calls === before && Date.now() - start < 1000) await new Promise((r) => setTimeout(r, 20));
+          expect(calls).toBeGreaterThan(before);
+        } finally {
+          stop();
+        }
+      });
+  });
+}
+

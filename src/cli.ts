@@ -121,7 +121,8 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof UsageError) {
-    process.stderr.write(`intake: ${error.message}\n${USAGE}\n`);
+    // One line, as every error (api.md "CLI"); the usage is one command away.
+    process.stderr.write(`intake: ${error.message} (see \`intake help\`)\n`);
     process.exit(2);
   }
   if (error instanceof ConfigError) {

@@ -38,6 +38,9 @@ export const SETTINGS = {
 
 type Key = keyof typeof SETTINGS;
 
+/** Dot-separated labels of letters, digits and inner hyphens (RFC 1123), e.g. `localhost`. */
+const HOST_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
 /** Reads the configuration from the environment and flags; a flag wins over the environment. */
 export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string, string>> = {}): Config {
   const raw = (key: Key): { value: string; name: string } | undefined => {
@@ -63,7 +66,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
   const bodyLimit = integer('bodyLimit', 1048576, 1, 1024 * 1024 * 1024);
   const databasePool = integer('databasePool', 10, 1, 1000);
 
-  const host = raw('host')?.value ?? '0.0.0.0';
+  const hostSetting = raw('host');
+  if (hostSetting !== undefined && isIP(hostSetting.value) === 0 && !HOST_NAME.test(hostSetting.value))
+    throw bad(hostSetting, `must be an IP address or a host name, got "${hostSetting.value}"`);
+  const host = hostSetting?.value ?? '0.0.0.0';
   const dataDir = raw('dataDir')?.value ?? './data';
 
   const databaseUrlSetting = raw('databaseUrl');

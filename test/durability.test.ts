@@ -80,7 +80,7 @@ describe('embedded store failure', () => {
       const refused = await post(t, `/collect/blocked/${source}`, { n: 1 });
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('5');
-      expect(await refused.json()).toEqual({ detail: 'Storage is unavailable; retry later' });
+      expect(await refused.json()).toEqual({ detail: 'Storage is unavailable; retry later', id: expect.any(String) });
     } finally {
       intruder.prepare('ROLLBACK').run();
       intruder.close();

@@ -54,7 +54,11 @@ export interface TestServer {
   url: string;
   token: string;
   dataDir: string;
+  /** The configuration it runs with; a second server started with it shares its store. */
+  config: Config;
   server: RunningServer;
+  /** Stops the server (SIGTERM-like: in-flight requests finish) and starts it again on the same store. */
+  restart(): Promise<void>;
   /** fetch against the server; `auth` adds the admin token. */
   fetch(path: string, init?: RequestInit & { auth?: boolean }): Promise<Response>;
   /** JSON helper for the management API (always authenticated). */
@@ -88,19 +92,24 @@ export async function startTestServer(
     { port: '0', host: '127.0.0.1' },
   );
   const server = await startServer(config);
-  const url = server.url;
   const token = server.adminToken;
   let counter = 0;
   const t: TestServer = {
-    url,
+    url: server.url,
     token,
     dataDir,
+    config,
     server,
+    async restart() {
+      await t.server.close();
+      t.server = await startServer(config);
+      t.url = t.server.url;
+    },
     fetch(path, init = {}) {
       const { auth, ...rest } = init;
       const headers = new Headers(rest.headers);
       if (auth) headers.set('authorization', `Bearer ${token}`);
-      return fetch(url + path, { ...rest, headers });
+      return fetch(t.url + path, { ...rest, headers });
     },
     async api(method, path, body) {
       const res = await t.fetch(path, {
@@ -120,7 +129,7 @@ export async function startTestServer(
       return res.body.id as string;
     },
     async close() {
-      await server.close();
+      await t.server.close();
       await database?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
@@ -145,7 +154,12 @@ export function rawRequest(
 ): Promise<RawResponse> {
   const { hostname, port } = new URL(baseUrl);
   return new Promise((resolve, reject) => {
-    const flatHeaders = (options.headers ?? []).flat();
+    const given = options.headers ?? [];
+    // HTTP/1.1 requires a Host header; add one unless the test sends its own.
+    const withHost: [string, string][] = given.some(([name]) => name.toLowerCase() === 'host')
+      ? given
+      : [['host', `${hostname}:${port}`], ...given];
+    const flatHeaders = withHost.flat();
     if (options.body !== undefined) flatHeaders.push('content-length', String(Buffer.byteLength(options.body)));
     const req = httpRequest({ hostname, port, method: options.method, path: options.path, headers: flatHeaders }, (res) => {
       const chunks: Buffer[] = [];

@@ -118,7 +118,7 @@ describe('PostgreSQL outage', () => {
     const refused = await collect(t.url, `/collect/during/${source}/s1`, { n: 1 });
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('5');
-    expect(await refused.json()).toEqual({ detail: 'Storage is unavailable; retry later' });
+    expect(await refused.json()).toEqual({ detail: 'Storage is unavailable; retry later', id: expect.any(String) });
     expect((await t.fetch('/health')).status).toBe(503);
 
     await relay.start();

@@ -111,7 +111,7 @@ export function parseJson(text: string): JsonText[] {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw errors.invalidJson(error instanceof Error ? error.message : 'unparseable');
+    throw errors.invalidJson(jsonErrorReason(error));
   }
   if (value === null) return [toJsonText({})];
   if (Array.isArray(value)) {
@@ -123,6 +123,15 @@ export function parseJson(text: string): JsonText[] {
   }
   if (!isObject(value)) throw errors.propertiesNotObject();
   return [compactJson(text.trim())];
+}
+
+/**
+ * V8 quotes the start of the input in some messages (`Unexpected token 'S', "{"secret": S"... is
+ * not valid JSON`); the quote is cut so that an answer never carries the payload (collector.md §4).
+ */
+function jsonErrorReason(error: unknown): string {
+  if (!(error instanceof Error)) return 'unparseable';
+  return error.message.replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, '');
 }
 
 function isObject(value: unknown): boolean {

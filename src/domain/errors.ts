@@ -24,6 +24,7 @@ export const errors = {
   // collector.md §1: path parameters
   invalidParameter: (name: string, why: string) =>
     new IntakeError('INVALID_PARAMETER', 422, `Invalid ${name}: ${why}`),
+  malformedPath: () => new IntakeError('MALFORMED_PATH', 400, 'Malformed percent-encoding in the URL path'),
 
   // collector.md §4: source refusals, checked in this order
   internalSource: () =>
@@ -59,6 +60,9 @@ export const errors = {
     new IntakeError('STORE_UNAVAILABLE', 503, 'Storage is unavailable; retry later', {
       'retry-after': String(STORE_RETRY_AFTER_SECONDS),
     }),
+
+  stopping: () =>
+    new IntakeError('STOPPING', 503, 'The server is stopping; retry', { 'retry-after': '1', connection: 'close' }),
 
   // management API (api.md)
   unauthorized: () => new IntakeError('UNAUTHORIZED', 401, 'Unauthorized'),

@@ -7,7 +7,7 @@ import { errors } from '../domain/errors.js';
 import type { Store } from '../store/store.js';
 import { apiRoutes } from './api-routes.js';
 import { collectRoutes } from './collect-routes.js';
-import { installErrorHandling } from './error-handler.js';
+import { errorReply, installErrorHandling } from './error-handler.js';
 import { methodNotAllowed } from './method-not-allowed.js';
 
 export interface AppDeps {
@@ -39,6 +39,26 @@ function trustProxyOption(config: Config): boolean | string[] | ((address: strin
   return trust;
 }
 
+/**
+ * Node closes only the connections idle when the server stops; a keep-alive connection whose
+ * request is still in flight stays open after its response until the client drops it (up to the
+ * keep-alive timeout), holding the exit on SIGTERM. Responses sent while stopping close theirs.
+ * Added before the routes so that every scope inherits the hook.
+ */
+function closeConnectionsWhenStopping(app: FastifyInstance): void {
+  let stopping = false;
+  app.addHook('preClose', async () => {
+    stopping = true;
+  });
+  // A new request on a connection still open is refused in the usual JSON shape, with Retry-After.
+  app.addHook('onRequest', async () => {
+    if (stopping) throw errors.stopping();
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (stopping) reply.header('connection', 'close');
+  });
+}
+
 /** The HTTP server: collector routes, management API, health and the OpenAPI document. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -47,7 +67,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     bodyLimit: config.bodyLimit,
     trustProxy: trustProxyOption(config),
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
+    // No cap of the router's own: an over-long path parameter reaches the collector and is a 422
+    // naming it (collector.md §1). Node's header size limit (16 KiB) bounds the whole URL anyway.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 16 * 1024 },
+    frameworkErrors: errorReply(config.bodyLimit),
+    // Refused by closeConnectionsWhenStopping instead, in Intake's error shape.
+    return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     // A malformed request line or header never reaches a route; answer it in the same JSON shape.
     clientErrorHandler: (_error, socket) => {
@@ -60,6 +85,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   installErrorHandling(app, config.bodyLimit);
+  closeConnectionsWhenStopping(app);
   const notAllowed = methodNotAllowed(app);
   notAllowed.track();
 

@@ -7,17 +7,25 @@ import { errors, IntakeError } from '../domain/errors.js';
  * names only the request id (the details go to the log).
  */
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(errorReply(bodyLimit));
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ detail: 'Not found' }));
+}
+
+/**
+ * The error answer itself; also Fastify's `frameworkErrors`, so that errors raised before routing
+ * (a malformed escape in the path) get the same `{"detail"}` body instead of Fastify's own.
+ */
+export function errorReply(bodyLimit: number) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
     const known = toIntakeError(error, bodyLimit);
     if (known !== null) {
       if (known.status >= 500) request.log.warn({ code: known.code }, known.message);
-      return reply.code(known.status).headers(known.headers).send({ detail: known.message });
+      const body = known.status >= 500 ? { detail: known.message, id: request.id } : { detail: known.message };
+      return reply.code(known.status).headers(known.headers).send(body);
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send({ detail: 'Internal error', id: request.id });
-  });
-
-  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ detail: 'Not found' }));
+  };
 }
 
 function toIntakeError(error: FastifyError, bodyLimit: number): IntakeError | null {
@@ -33,6 +41,8 @@ function toIntakeError(error: FastifyError, bodyLimit: number): IntakeError | nu
       return errors.bodyTooLarge(bodyLimit);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new IntakeError(error.code, 415, 'Unsupported or malformed content type');
+    case 'FST_ERR_BAD_URL':
+      return errors.malformedPath();
   }
   const status = error.statusCode;
   if (status !== undefined && status >= 400 && status < 500) return new IntakeError(error.code, status, error.message);

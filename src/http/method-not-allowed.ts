@@ -30,9 +30,11 @@ export function methodNotAllowed(app: FastifyInstance) {
           method: missing,
           url,
           schema: { hide: true },
-          handler: async (request) => {
+          // Refused before the body is read, so no body can turn the 405 into a 400 or 415.
+          onRequest: async (request) => {
             throw errors.methodNotAllowed(request.method, allow);
           },
+          handler: async () => undefined, // never reached: onRequest refuses first
         });
       }
     },

@@ -1145,6 +1145,12 @@ describe.each(STORES)('collector on %s', (store) => {
         expectDetail(await get(t, `/collect/x/${source}/s%E0%A4%A`), 400);
       });
 
+      it('431 a request line beyond the 16 KiB head limit', async () => {
+        const huge = await get(t, `/collect/${'a'.repeat(20_000)}/${source}`);
+        expectDetail(huge, 431);
+        expect(huge.json).toEqual({ detail: 'Request line or headers too large' });
+      });
+
       it('401 source refused', async () => {
         expectDetail(await postJson(t, '/collect/x/no-such-source', {}), 401);
       });

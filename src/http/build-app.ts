@@ -75,11 +75,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     // A malformed request line or header never reaches a route; answer it in the same JSON shape.
-    clientErrorHandler: (_error, socket) => {
-      const body = '{"detail":"Bad request"}';
+    clientErrorHandler: (error: Error & { code?: string }, socket) => {
+      const [status, detail] =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? ['431 Request Header Fields Too Large', 'Request line or headers too large']
+          : ['400 Bad Request', 'Bad request'];
+      const body = JSON.stringify({ detail });
       if (socket.writable)
         socket.end(
-          `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+          `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
         );
     },
   });

@@ -16,6 +16,8 @@ export interface Config {
   databasePool: number;
   adminToken: string | null;
   trustProxy: TrustProxy | null;
+  /** The key of hashed profile ids; null: the one kept in the store (generated on first start). */
+  profileHashKey: string | null;
   bodyLimit: number;
   logLevel: LogLevel;
 }
@@ -32,6 +34,7 @@ export const SETTINGS = {
   databasePool: { env: 'INTAKE_DATABASE_POOL', flag: 'database-pool' },
   adminToken: { env: 'INTAKE_ADMIN_TOKEN', flag: 'admin-token' },
   trustProxy: { env: 'INTAKE_TRUST_PROXY', flag: 'trust-proxy' },
+  profileHashKey: { env: 'INTAKE_PROFILE_HASH_KEY', flag: 'profile-hash-key' },
   bodyLimit: { env: 'INTAKE_BODY_LIMIT', flag: 'body-limit' },
   logLevel: { env: 'INTAKE_LOG_LEVEL', flag: 'log-level' },
 } as const;
@@ -92,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     databasePool,
     adminToken: tokenSetting?.value ?? null,
     trustProxy: parseTrustProxy(raw('trustProxy'), bad),
+    profileHashKey: raw('profileHashKey')?.value ?? null,
     bodyLimit,
     logLevel: (levelSetting?.value as LogLevel | undefined) ?? 'info',
   };

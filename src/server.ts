@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { resolveAdminToken } from './admin-token.js';
 import { SourceCache } from './collect/source-cache.js';
@@ -31,7 +32,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const sources = new SourceCache(store, logger);
   try {
     await sources.start();
-    app = await buildApp({ config, store, sources, adminToken: token });
+    // Kept in the store, so every process on a shared database hashes ids alike.
+    const hashKey = config.profileHashKey ?? (await store.profileHashKey(randomBytes(16).toString('hex')));
+    app = await buildApp({ config, store, sources, adminToken: token, hashKey });
     app.addHook('onClose', async () => {
       sources.stop();
       await store.close();

@@ -688,6 +688,9 @@ describe.each(STORES)('on %s', (store) => {
           '/api/events/{id}': ['get'],
           '/api/sessions/{id}': ['get'],
           '/api/profiles/{id}': ['get'],
+          '/api/event-types': ['get'],
+          '/api/mappings': ['get', 'post'],
+          '/api/mappings/{id}': ['delete', 'get', 'patch'],
           '/health': ['get'],
         });
       });

@@ -76,6 +76,28 @@ describe('several collector processes on one PostgreSQL database', () => {
     });
   });
 
+  it('a pair of profiles discovered through both processes at once is merged once', async () => {
+    expect((await api(a.url, 'POST', '/api/sources', { id: 'web', name: 'Web' })).status).toBe(201);
+    const stripe = { generate_profile: true, identify_profile_by: 'email', replace_profile_id: 'customer.email' };
+    expect((await api(a.url, 'POST', '/api/sources', { id: 'stripe', name: 'Stripe', config: stripe })).status).toBe(201);
+    await within(1000, async () => (await collect(b.url, '/collect/ping/stripe', {})).status === 200);
+    const session = `merge-${Date.now()}`;
+    const visit = (await (await collect(a.url, `/collect/page-view/web/${session}`)).json()) as { profile: { id: string } };
+    const paid = (await (await collect(b.url, '/collect/paid/stripe', { customer: { email: 'both@example.com' } })).json()) as {
+      profile: { id: string };
+    };
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        collect(i % 2 === 0 ? a.url : b.url, `/collect/identification/web/${session}`, { email: { main: 'both@example.com' } }),
+      ),
+    );
+    const ids = new Set(((await Promise.all(responses.map((r) => r.json()))) as { profile: { id: string } }[]).map((r) => r.profile.id));
+    expect(ids).toEqual(new Set([visit.profile.id]));
+    const survivor = (await api(b.url, 'GET', `/api/profiles/${paid.profile.id}`)).body;
+    expect(survivor.id).toBe(visit.profile.id);
+    expect(survivor.metadata.merged_from).toEqual([paid.profile.id]);
+  });
+
   it('an event acknowledged by one process is readable through the other at once', async () => {
     expect((await api(a.url, 'POST', '/api/sources', { id: 'read', name: 'Read' })).status).toBe(201);
     await within(1000, async () => (await collect(b.url, '/collect/ping/read')).status === 200);

@@ -10,17 +10,23 @@ import { createTestDatabase, STORES, tempDir } from './helpers.js';
 
 const logger = { error: () => undefined };
 
-function unit(fields: Partial<CollectUnit> & { properties?: string[] }): CollectUnit {
-  const { properties = ['{}'], ...rest } = fields;
+function unit(fields: Partial<CollectUnit> & { properties?: string[]; session?: string }): CollectUnit {
+  const { properties = ['{}'], session, ...rest } = fields;
   return {
     time: new Date().toISOString(),
     sourceId: 'contract',
     channel: 'web',
     ip: '192.0.2.1',
     request: { method: 'POST', path: '/collect/x/contract', query: '', ip: '192.0.2.1', headers: {} },
-    session: null,
-    events: properties.map((p) => ({ id: randomUUID(), type: 'x', name: 'X', properties: asJsonText(p) })),
-    systemEventIds: [randomUUID(), randomUUID(), randomUUID()],
+    hashKey: 'contract-key',
+    events: properties.map((p) => ({
+      id: randomUUID(),
+      type: 'x',
+      name: 'X',
+      properties: asJsonText(p),
+      identity: session === undefined ? null : { sessionId: session, profile: null },
+      mapping: [],
+    })),
     ...rest,
   };
 }
@@ -94,14 +100,14 @@ for (const kind of STORES) {
     });
 
     it('opens a session with a new profile once, then reuses it', async () => {
-      const session = { id: `s-${randomUUID()}`, newProfileId: randomUUID() };
+      const session = `s-${randomUUID()}`;
       const first = await store.collect(unit({ session }));
-      const second = await store.collect(unit({ session: { id: session.id, newProfileId: randomUUID() } }));
-      expect(first).toEqual({ sessionId: session.id, profileId: session.newProfileId });
+      const second = await store.collect(unit({ session }));
+      expect(first.sessionId).toBe(session);
       expect(second).toEqual(first);
-      const profile = JSON.parse((await store.getProfile(session.newProfileId))!) as { ids: string[] };
-      expect(profile.ids).toEqual([session.newProfileId]);
-      const stored = await store.listEvents({ session: session.id, limit: 10 });
+      const profile = JSON.parse((await store.getProfile(first.profileId!))!) as { ids: string[] };
+      expect(profile.ids).toEqual([first.profileId]);
+      const stored = await store.listEvents({ session, limit: 10 });
       expect(stored.items).toHaveLength(5);
     });
 

@@ -2,12 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { RequestInfo } from '../domain/event.js';
 import { eventTypeName, normalizeEventType } from '../domain/event-type.js';
 import type { JsonText } from '../domain/json-text.js';
+import type { MappingItem } from '../domain/mapping.js';
 import type { Source } from '../domain/source.js';
+import { parseWebhookConfig } from '../domain/webhook-config.js';
 import type { CollectUnit } from '../store/store.js';
+import { resolveIdentity } from './resolve-identity.js';
 
 /**
  * Builds what the store commits for one request: one user event per properties object, all with
- * the request's type, time, source and session (collector.md §5).
+ * the request's type, time and source (collector.md §5), each with how it finds its session and
+ * profile (identity.md §2) and what it maps into that profile (identity.md §3).
  */
 export function buildUnit(args: {
   pathType: string;
@@ -16,17 +20,29 @@ export function buildUnit(args: {
   properties: JsonText[];
   request: RequestInfo;
   now: Date;
+  hashKey: string;
+  mappingFor: (type: string, sourceId: string) => MappingItem[];
 }): CollectUnit {
   const type = normalizeEventType(args.pathType);
   const name = eventTypeName(args.pathType);
+  const config = parseWebhookConfig(args.source.config);
+  const mapping = args.mappingFor(type, args.source.id);
   return {
     time: args.now.toISOString(),
     sourceId: args.source.id,
     channel: args.source.channel,
     ip: args.request.ip,
     request: args.request,
-    session: args.sessionId === null ? null : { id: args.sessionId, newProfileId: randomUUID() },
-    events: args.properties.map((properties) => ({ id: randomUUID(), type, name, properties })),
-    systemEventIds: [randomUUID(), randomUUID(), randomUUID()],
+    hashKey: args.hashKey,
+    events: args.properties.map((properties) => {
+      const identity = resolveIdentity({
+        config,
+        urlSessionId: args.sessionId,
+        properties: () => JSON.parse(properties) as unknown,
+        hashKey: args.hashKey,
+      });
+      // Only an event with a profile maps into one.
+      return { id: randomUUID(), type, name, properties, identity, mapping: identity === null ? [] : mapping };
+    }),
   };
 }

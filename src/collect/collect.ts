@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { toJsonText } from '../domain/json-text.js';
+import type { MappingItem } from '../domain/mapping.js';
 import type { Source } from '../domain/source.js';
 import type { Store } from '../store/store.js';
 import { buildUnit } from './build-unit.js';
@@ -34,12 +35,17 @@ export interface CollectResult {
 export interface CollectDeps {
   store: Store;
   findSource: (id: string) => Source | undefined;
+  /** The catalogue's and the custom mappings' items for an event type from a source. */
+  mappingFor: (type: string, sourceId: string) => MappingItem[];
+  /** The key of hashed profile ids (identity.md §4). */
+  hashKey: string;
 }
 
 /**
  * The collection pipeline: check the path, check the source, read the properties, build the
- * events, and let the store resolve the session and profile and commit it all durably. Each step
- * throws an `IntakeError` to refuse the request.
+ * events (with how each finds its session and profile, and what it maps into it), and let the
+ * store resolve sessions and profiles and commit it all durably. Each step throws an
+ * `IntakeError` to refuse the request.
  */
 export async function collect(input: CollectInput, deps: CollectDeps): Promise<CollectResult> {
   const task = randomUUID();
@@ -66,6 +72,8 @@ export async function collect(input: CollectInput, deps: CollectDeps): Promise<C
       headers: captureHeaders(input.rawHeaders),
     },
     now: new Date(),
+    hashKey: deps.hashKey,
+    mappingFor: deps.mappingFor,
   });
   const outcome = await deps.store.collect(unit);
   return { task, events: unit.events.map((e) => e.id), ...outcome };

@@ -1,3 +1,5 @@
+import { EVENT_TYPE_CATALOGUE } from '../domain/event-type-catalogue.js';
+import type { Mapping, MappingItem } from '../domain/mapping.js';
 import type { Source } from '../domain/source.js';
 import type { Store } from '../store/store.js';
 
@@ -5,17 +7,21 @@ export interface SourceCacheLogger {
   warn(details: object, message: string): void;
 }
 
+const CATALOGUE_BY_TYPE = new Map(EVENT_TYPE_CATALOGUE.map((e) => [e.type, e.mapping]));
+
 /** How often the cache asks the store whether any process changed a source. */
 export const SOURCE_REFRESH_MS = 250;
 
 /**
- * The sources the collector checks each request against, held in memory. A change made through
+ * The sources the collector checks each request against, and the custom mappings it applies,
+ * held in memory. A change made through
  * this process's API is applied at once (`reload`); one made by another process (the CLI, another
  * collector) arrives by the store's push where it has one (PostgreSQL NOTIFY), and by polling the
  * store's sources version in any case, well within a second.
  */
 export class SourceCache {
   private sources = new Map<string, Source>();
+  private mappingsByType = new Map<string, Mapping[]>();
   private version = -1;
   private timer: NodeJS.Timeout | null = null;
   private unwatch: (() => void) | null = null;
@@ -46,6 +52,13 @@ export class SourceCache {
     return this.sources.get(id);
   }
 
+  /** The mapping items for an event type from a source: the catalogue's, then enabled custom ones. */
+  mappingFor(type: string, sourceId: string): MappingItem[] {
+    const builtIn = CATALOGUE_BY_TYPE.get(type) ?? [];
+    const custom = (this.mappingsByType.get(type) ?? []).filter((m) => m.source === null || m.source === sourceId);
+    return custom.length === 0 ? builtIn : [...builtIn, ...custom.flatMap((m) => m.items)];
+  }
+
   /** Reloads when the store's version moved since the last load. */
   async refresh(): Promise<void> {
     const version = await this.store.sourcesVersion();
@@ -58,8 +71,11 @@ export class SourceCache {
   }
 
   private async load(version: number): Promise<void> {
-    const all = await this.store.allSources();
+    const [all, mappings] = await Promise.all([this.store.allSources(), this.store.listMappings()]);
     this.sources = new Map(all.map((s) => [s.id, s]));
+    const byType = new Map<string, Mapping[]>();
+    for (const m of mappings) if (m.enabled) byType.set(m.event_type, [...(byType.get(m.event_type) ?? []), m]);
+    this.mappingsByType = byType;
     this.version = version;
   }
 }

@@ -70,6 +70,7 @@ export const errors = {
   methodNotAllowed: (method: string, allowed: readonly string[]) =>
     new IntakeError('METHOD_NOT_ALLOWED', 405, `Method ${method} not allowed here`, { allow: allowed.join(', ') }),
   sourceExists: (id: string) => new IntakeError('SOURCE_EXISTS', 409, `Source \`${id}\` already exists`),
+  conflict: (message: string) => new IntakeError('CONFLICT', 409, message),
   invalidField: (message: string) => new IntakeError('INVALID_FIELD', 422, message),
   invalidCursor: () => new IntakeError('INVALID_CURSOR', 422, 'Invalid cursor'),
   badRequest: (message: string) => new IntakeError('BAD_REQUEST', 400, message),

@@ -8,6 +8,10 @@ export interface Profile {
       update: string;
       visit: { last: string | null; current: string; count: number };
     };
+    /** When each mapped field last changed (identity.md §3). */
+    fields?: Record<string, unknown>;
+    /** Ids of the profiles merged into this one (identity.md §5). */
+    merged_from?: string[];
   };
   data: Record<string, unknown>;
   traits: Record<string, unknown>;
@@ -16,6 +20,14 @@ export interface Profile {
   interests: Record<string, unknown>;
   consents: Record<string, unknown>;
 }
+
+/** What is left of a profile merged into another: it answers with the survivor. */
+export interface ProfileTombstone {
+  id: string;
+  merged_into: string;
+}
+
+export const isTombstone = (p: Profile | ProfileTombstone): p is ProfileTombstone => 'merged_into' in p;
 
 /** A new profile whose visit counters start now. */
 export function newProfile(id: string, now: string): Profile {
@@ -30,4 +42,56 @@ export function newProfile(id: string, now: string): Profile {
     interests: {},
     consents: {},
   };
+}
+
+/** A new visit of a known profile: `last := current`, `current := now`, `count += 1`. */
+export function countVisit(profile: Profile, now: string): void {
+  const visit = profile.metadata.time.visit;
+  profile.metadata.time.visit = { last: visit.current, current: now, count: visit.count + 1 };
+  profile.metadata.time.update = now;
+}
+
+/** Fills what `target` lacks from `source`, recursively; `target`'s values win. */
+function fillMissing(target: Record<string, unknown>, source: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...target };
+  for (const [key, value] of Object.entries(source)) {
+    const mine = Object.hasOwn(out, key) ? out[key] : undefined;
+    if (mine === undefined || mine === null) Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else if (isPlainObject(mine) && isPlainObject(value)) out[key] = fillMissing(mine, value);
+  }
+  return out;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Merges two profiles of one customer (identity.md §5): the older survives, takes the other's
+ * ids, fills its missing data and traits from it, adds up the visits and records what it absorbed.
+ */
+export function mergeProfiles(a: Profile, b: Profile, now: string): { survivor: Profile; absorbed: Profile } {
+  const aFirst =
+    a.metadata.time.insert < b.metadata.time.insert || (a.metadata.time.insert === b.metadata.time.insert && a.id < b.id);
+  const [older, newer] = aFirst ? [a, b] : [b, a];
+  const survivor: Profile = {
+    ...older,
+    ids: [...new Set([...older.ids, ...newer.ids])],
+    metadata: {
+      ...older.metadata,
+      time: {
+        ...older.metadata.time,
+        update: now,
+        visit: { ...older.metadata.time.visit, count: older.metadata.time.visit.count + newer.metadata.time.visit.count },
+      },
+      fields: { ...(newer.metadata.fields ?? {}), ...(older.metadata.fields ?? {}) },
+      merged_from: [...new Set([...(older.metadata.merged_from ?? []), newer.id, ...(newer.metadata.merged_from ?? [])])],
+    },
+    data: fillMissing(older.data, newer.data),
+    traits: fillMissing(older.traits, newer.traits),
+    stats: fillMissing(older.stats, newer.stats),
+    interests: fillMissing(older.interests, newer.interests),
+    consents: fillMissing(older.consents, newer.consents),
+    segments: [...new Set([...older.segments, ...newer.segments])],
+  };
+  return { survivor, absorbed: newer };
 }

@@ -11,6 +11,7 @@ import {
   type SourceInput,
   type SourcePatch,
 } from '../domain/source.js';
+import { parseWebhookConfig } from '../domain/webhook-config.js';
 import type { Store } from '../store/store.js';
 import { bearerAuth } from './auth.js';
 import { decodeEventCursor, encodeEventCursor, parseLimit, parseTime } from './pagination.js';
@@ -68,6 +69,7 @@ export async function apiRoutes(app: FastifyInstance, deps: ApiDeps): Promise<vo
       const id = request.body.id === undefined ? crypto.randomUUID() : normalizeSourceId(request.body.id);
       if (!sourceIdPattern.test(id))
         throw errors.invalidField('id must be 1–128 of a-z 0-9 . _ : - (it is lower-cased)');
+      parseWebhookConfig(request.body.config ?? {});
       const source = await store.createSource({ ...request.body, id });
       await sources.reload();
       return reply.code(201).send(withUrls(source));
@@ -122,6 +124,7 @@ export async function apiRoutes(app: FastifyInstance, deps: ApiDeps): Promise<vo
       },
     },
     async (request) => {
+      if (request.body.config !== undefined) parseWebhookConfig(request.body.config);
       const source = await store.updateSource(normalizeSourceId(request.params.id), request.body);
       if (source === null) throw errors.notFound('Source not found');
       await sources.reload();

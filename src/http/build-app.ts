@@ -8,6 +8,7 @@ import type { Store } from '../store/store.js';
 import { apiRoutes } from './api-routes.js';
 import { collectRoutes } from './collect-routes.js';
 import { errorReply, installErrorHandling } from './error-handler.js';
+import { mappingRoutes } from './mapping-routes.js';
 import { methodNotAllowed } from './method-not-allowed.js';
 
 export interface AppDeps {
@@ -15,6 +16,8 @@ export interface AppDeps {
   store: Store;
   sources: SourceCache;
   adminToken: string;
+  /** The key of hashed profile ids (identity.md §4). */
+  hashKey: string;
 }
 
 /** Documentation of the collector's request bodies, which are raw bytes to Fastify (see transform). */
@@ -116,9 +119,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(
-    (scope) => collectRoutes(scope, { store: deps.store, findSource: (id) => deps.sources.get(id) }),
+    (scope) =>
+      collectRoutes(scope, {
+        store: deps.store,
+        findSource: (id) => deps.sources.get(id),
+        mappingFor: (type, sourceId) => deps.sources.mappingFor(type, sourceId),
+        hashKey: deps.hashKey,
+      }),
   );
   await app.register((scope) => apiRoutes(scope, deps), { prefix: '/api' });
+  await app.register((scope) => mappingRoutes(scope, deps), { prefix: '/api' });
 
   app.get(
     '/health',

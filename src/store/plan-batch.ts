@@ -1,90 +1,100 @@
+import { randomUUID } from 'node:crypto';
 import { INTERNAL_SOURCE_ID, type Event } from '../domain/event.js';
 import { eventTypeName } from '../domain/event-type.js';
 import { asJsonText, toJsonText } from '../domain/json-text.js';
-import type { Profile } from '../domain/profile.js';
-import type { Session } from '../domain/session.js';
-import { planVisit } from '../domain/visit.js';
-import type { CollectOutcome, CollectUnit } from './store.js';
+import { applyMapping } from '../domain/mapping.js';
+import { countVisit, isTombstone, mergeProfiles, newProfile, type Profile, type ProfileTombstone } from '../domain/profile.js';
+import { newSession, type Session } from '../domain/session.js';
+import type { CollectOutcome, CollectUnit, EventDraft } from './store.js';
 
-/** What the store already holds, as far as a batch needs to know. */
+/** What the store already holds, as far as a batch needs to know; read inside its transaction. */
 export interface BatchLookup {
-  session(id: string): Session | null;
-  profileExists(id: string): boolean;
+  session(id: string): Promise<Session | null>;
+  /** By primary id: a live profile or a tombstone. */
+  profile(id: string): Promise<Profile | ProfileTombstone | null>;
+  /** The profile any of its ids belongs to. */
+  profileIdOf(anyId: string): Promise<string | null>;
 }
 
-/** Everything a batch writes, in the order it must be written. */
+/** Everything a batch writes. */
 export interface BatchWrites {
-  /** Events with their insert time in epoch milliseconds. */
+  /** Events with their insert time in epoch milliseconds, in arrival order. */
   events: { event: Event; insertedAt: number }[];
-  newProfiles: Profile[];
+  /** New or changed profiles, tombstones included, by id. */
+  profiles: Map<string, Profile | ProfileTombstone>;
+  /** New or re-pointed rows of the any-id index: id → profile id. */
+  profileIds: Map<string, string>;
+  /** Sessions outside this batch that belonged to an absorbed profile: relink `from` → `to`. */
+  relinks: { from: string; to: string }[];
   /** The final state of every session the batch touched. */
   sessions: Map<string, Session>;
   outcomes: CollectOutcome[];
 }
 
+type SystemEventType = 'profile-created' | 'session-opened' | 'visit-started';
+
 /**
- * Plans a batch of collector units against what the store holds: sessions and profiles are
- * resolved unit by unit, in arrival order, each unit seeing what the earlier ones created. Both
- * stores call this inside their transaction, so they agree on every rule of collector.md §6.
+ * Plans a batch against what the store holds, event by event in arrival order, each seeing what
+ * the earlier ones did: sessions and visits (collector.md §6), profiles identified from payloads,
+ * mappings into profiles and merges (identity.md §2, §3, §5). Both stores run it inside their
+ * transaction, so they agree on every rule, and no SQL lives here.
  */
-export function planBatch(units: readonly CollectUnit[], lookup: BatchLookup): BatchWrites {
-  const writes: BatchWrites = { events: [], newProfiles: [], sessions: new Map(), outcomes: [] };
-  const created = new Set<string>();
-  const sessionOf = (id: string) => writes.sessions.get(id) ?? lookup.session(id);
-  const profileExists = (id: string) => created.has(id) || lookup.profileExists(id);
+export async function planBatch(units: readonly CollectUnit[], lookup: BatchLookup): Promise<BatchWrites> {
+  const writes: BatchWrites = {
+    events: [],
+    profiles: new Map(),
+    profileIds: new Map(),
+    relinks: [],
+    sessions: new Map(),
+    outcomes: [],
+  };
+
+  const sessionOf = async (id: string) => writes.sessions.get(id) ?? (await lookup.session(id));
+  const profileRecord = async (id: string) => writes.profiles.get(id) ?? (await lookup.profile(id));
+  /** The live profile with this primary id, following merges; null if there is none. */
+  const liveProfile = async (id: string): Promise<Profile | null> => {
+    let record = await profileRecord(id);
+    for (let hops = 0; record !== null && isTombstone(record) && hops < 64; hops++)
+      record = await profileRecord(record.merged_into);
+    return record === null || isTombstone(record) ? null : record;
+  };
+  const profileByAnyId = async (anyId: string): Promise<Profile | null> => {
+    const id = writes.profileIds.get(anyId) ?? (await lookup.profileIdOf(anyId));
+    return id === null ? null : liveProfile(id);
+  };
+  const keep = (profile: Profile) => {
+    writes.profiles.set(profile.id, profile);
+    for (const id of profile.ids) writes.profileIds.set(id, profile.id);
+  };
+  const merge = (a: Profile, b: Profile, now: string): Profile => {
+    if (a.id === b.id) return a;
+    const { survivor, absorbed } = mergeProfiles(a, b, now);
+    keep(survivor);
+    writes.profiles.set(absorbed.id, { id: absorbed.id, merged_into: survivor.id });
+    writes.relinks.push({ from: absorbed.id, to: survivor.id });
+    for (const session of writes.sessions.values())
+      if (session.profile?.id === absorbed.id) session.profile = { id: survivor.id };
+    return survivor;
+  };
 
   for (const unit of units) {
     const insertedAt = Date.parse(unit.time);
-    let sessionId: string | null = null;
-    let profileId: string | null = null;
-
-    if (unit.session !== null) {
-      sessionId = unit.session.id;
-      const session = sessionOf(sessionId);
-      const plan = planVisit(
-        { sessionId, now: unit.time, ip: unit.ip, channel: unit.channel, newProfileId: unit.session.newProfileId },
-        session,
-        session?.profile != null && profileExists(session.profile.id),
-      );
-      profileId = plan.profileId;
-      if (plan.newProfile !== null) {
-        writes.newProfiles.push(plan.newProfile);
-        created.add(plan.newProfile.id);
-      }
-      writes.sessions.set(sessionId, plan.session);
-      plan.systemEvents.forEach((type, i) => {
-        const properties =
-          type === 'visit-started'
-            ? toJsonText({ 'trigger-event-types': unit.events.map((e) => e.type) })
-            : asJsonText('{}');
-        writes.events.push({
-          insertedAt,
-          event: {
-            id: unit.systemEventIds[i] as string,
-            type,
-            name: eventTypeName(type),
-            time: unit.time,
-            channel: unit.channel,
-            profileLess: false,
-            ip: unit.ip,
-            sourceId: INTERNAL_SOURCE_ID,
-            sessionId,
-            profileId,
-            properties,
-            request: null,
-          },
-        });
-      });
-    }
-
+    let outcome: CollectOutcome | null = null;
     for (const draft of unit.events) {
+      const { sessionId, profileId, systemEvents } =
+        draft.identity === null ? { sessionId: null, profileId: null, systemEvents: [] } : await resolve(unit, draft);
+      for (const type of systemEvents)
+        writes.events.push({ insertedAt, event: systemEvent(unit, type, draft, sessionId as string, profileId as string) });
       writes.events.push({
         insertedAt,
         event: {
-          ...draft,
+          id: draft.id,
+          type: draft.type,
+          name: draft.name,
+          properties: draft.properties,
           time: unit.time,
           channel: unit.channel,
-          profileLess: unit.session === null,
+          profileLess: draft.identity === null,
           ip: unit.ip,
           sourceId: unit.sourceId,
           sessionId,
@@ -92,8 +102,92 @@ export function planBatch(units: readonly CollectUnit[], lookup: BatchLookup): B
           request: unit.request,
         },
       });
+      outcome ??= { sessionId, profileId };
     }
-    writes.outcomes.push({ sessionId, profileId });
+    writes.outcomes.push(outcome ?? { sessionId: null, profileId: null });
   }
+  // A profile merged away later in the batch: its events keep the id they were stored with, which
+  // the survivor answers to (identity.md §5: events are not rewritten).
   return writes;
+
+  async function resolve(unit: CollectUnit, draft: EventDraft) {
+    const identity = draft.identity!;
+    const now = unit.time;
+    const session = await sessionOf(identity.sessionId);
+    const sessionProfile = session?.profile ? await liveProfile(session.profile.id) : null;
+
+    let profile: Profile;
+    let created = false;
+    if (identity.profile !== null) {
+      const found = await profileByAnyId(identity.profile.lookupId);
+      if (found !== null) profile = found;
+      else {
+        const { id, ids, data } = identity.profile.create;
+        profile = { ...newProfile(id, now), ids: [...new Set([id, ...ids])], data };
+        created = true;
+      }
+      // The identified profile wins for this event; the session's own profile is the same person.
+      if (sessionProfile !== null) profile = merge(sessionProfile, profile, now);
+    } else if (sessionProfile !== null) {
+      profile = sessionProfile;
+    } else {
+      profile = newProfile(randomUUID(), now);
+      created = true;
+    }
+
+    const newVisit = session === null || sessionProfile === null;
+    if (newVisit && !created) countVisit(profile, now);
+
+    if (draft.mapping.length > 0) {
+      const event = { type: draft.type, properties: JSON.parse(draft.properties) as unknown };
+      const { changed, hashedIds } = applyMapping(profile, event, draft.mapping, now, unit.hashKey);
+      // An identity field whose hashed id already belongs to another profile: one customer.
+      for (const hashed of hashedIds) {
+        const other = await profileByAnyId(hashed);
+        if (other !== null) profile = merge(profile, other, now);
+      }
+      if (changed) keep(profile);
+    }
+    if (created || newVisit) keep(profile);
+
+    const opened: Session =
+      session === null
+        ? newSession(identity.sessionId, profile.id, now, unit.ip, unit.channel)
+        : {
+            ...session,
+            profile: { id: profile.id },
+            metadata: {
+              ...session.metadata,
+              status: newVisit ? 'started' : 'active',
+              time: { ...session.metadata.time, update: now },
+            },
+          };
+    writes.sessions.set(opened.id, opened);
+
+    const systemEvents: SystemEventType[] = newVisit
+      ? [...(created ? (['profile-created'] as const) : []), 'session-opened', 'visit-started']
+      : [];
+    return { sessionId: identity.sessionId, profileId: profile.id, systemEvents };
+  }
+}
+
+/** `profile-created`, `session-opened`, `visit-started`: stored under the internal source. */
+function systemEvent(unit: CollectUnit, type: SystemEventType, trigger: EventDraft, sessionId: string, profileId: string): Event {
+  return {
+    id: randomUUID(),
+    type,
+    name: eventTypeName(type),
+    time: unit.time,
+    channel: unit.channel,
+    profileLess: false,
+    ip: unit.ip,
+    sourceId: INTERNAL_SOURCE_ID,
+    sessionId,
+    profileId,
+    properties:
+      type === 'visit-started'
+        ? toJsonText({ 'trigger-event-types': unit.events.filter((e) => e.identity?.sessionId === sessionId).map((e) => e.type) })
+        : asJsonText('{}'),
+    request: null,
+  };
 }

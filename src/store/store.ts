@@ -1,19 +1,37 @@
 import type { JsonText } from '../domain/json-text.js';
 import type { RequestInfo } from '../domain/event.js';
+import type { MappingItem, Mapping } from '../domain/mapping.js';
 import type { Source, SourceInput, SourcePatch } from '../domain/source.js';
 
-/** A user event as the pipeline built it; session and profile are filled in by the store. */
+/** A user event as the pipeline built it; session and profile are resolved by the store. */
 export interface EventDraft {
   id: string;
   type: string;
   name: string;
   properties: JsonText;
+  /** How the event finds its session and profile; null on a profile-less event. */
+  identity: EventIdentity | null;
+  /** What the event copies into its profile (identity.md §3): catalogue and custom mappings. */
+  mapping: MappingItem[];
+}
+
+export interface EventIdentity {
+  /** From the URL, the payload, the sticky derivation, or new (identity.md §2 step 3). */
+  sessionId: string;
+  /** A profile identified from the payload; null → the session's profile, or a new one. */
+  profile: ProfileClaim | null;
+}
+
+/** "The profile that answers to `lookupId`; if none, create this one." */
+export interface ProfileClaim {
+  lookupId: string;
+  create: { id: string; ids: string[]; data: Record<string, unknown> };
 }
 
 /**
- * Everything one collector request asks the store to commit, atomically. The store resolves the
- * session and profile inside its transaction (see domain/visit.ts) so that simultaneous requests
- * with one new session id make exactly one session and one profile.
+ * Everything one collector request asks the store to commit, atomically. The store resolves
+ * sessions and profiles inside its transaction (plan-batch.ts), so simultaneous requests with one
+ * new session id make exactly one session and one profile, and one pair of profiles merges once.
  */
 export interface CollectUnit {
   /** ISO time of the request; every event of the unit carries it. */
@@ -22,13 +40,12 @@ export interface CollectUnit {
   channel: string;
   ip: string | null;
   request: RequestInfo;
-  /** Null on the session-less routes: no session or profile is read, created or referenced. */
-  session: { id: string; newProfileId: string } | null;
   events: EventDraft[];
-  /** Ids for the system events, should the unit open a visit. */
-  systemEventIds: [string, string, string];
+  /** The key of hashed ids, for identity fields that mappings set. */
+  hashKey: string;
 }
 
+/** The session and profile of the unit's first event (its profile after any merge). */
 export interface CollectOutcome {
   sessionId: string | null;
   profileId: string | null;
@@ -70,7 +87,7 @@ export interface Store {
   getEvent(id: string): Promise<JsonText | null>;
   listEvents(query: EventQuery): Promise<Page<JsonText, EventCursor>>;
   getSession(id: string): Promise<JsonText | null>;
-  /** Finds a profile by its id or any id in its `ids`. */
+  /** Finds a profile by its id or any id in its `ids`; an absorbed id answers with the survivor. */
   getProfile(anyId: string): Promise<JsonText | null>;
 
   getSource(id: string): Promise<Source | null>;
@@ -80,13 +97,22 @@ export interface Store {
   createSource(input: SourceInput & { id: string }): Promise<Source>;
   updateSource(id: string, patch: SourcePatch): Promise<Source | null>;
   deleteSource(id: string): Promise<boolean>;
-  /** A number that changes whenever any process changes a source. */
+  /** A number that changes whenever any process changes a source or a mapping. */
   sourcesVersion(): Promise<number>;
   /**
    * Calls `onChange` soon after any process changes a source, where the store can push that
    * (PostgreSQL's NOTIFY); polling `sourcesVersion` stays the fallback. Returns an unsubscribe.
    */
   watchSources(onChange: () => void): () => void;
+
+  /** The key of hashed ids: the stored one, or `candidate`, stored now if none was (first start). */
+  profileHashKey(candidate: string): Promise<string>;
+
+  listMappings(): Promise<Mapping[]>;
+  getMapping(id: string): Promise<Mapping | null>;
+  /** Inserts or replaces a mapping by id. */
+  saveMapping(mapping: Mapping): Promise<void>;
+  deleteMapping(id: string): Promise<boolean>;
 
   /** Resolves when the store answers; rejects otherwise. */
   health(): Promise<void>;

@@ -2,11 +2,14 @@ import pg from 'pg';
 import { errors, IntakeError } from '../../domain/errors.js';
 import { eventToJson } from '../../domain/event.js';
 import { asJsonText, type JsonText } from '../../domain/json-text.js';
+import { IDENTITY_FIELDS } from '../../domain/hashed-id.js';
+import type { Mapping } from '../../domain/mapping.js';
+import type { Profile, ProfileTombstone } from '../../domain/profile.js';
 import type { Session } from '../../domain/session.js';
 import { newSource, patchSource, type Source, type SourceInput, type SourcePatch } from '../../domain/source.js';
 import { GroupCommitter } from '../group-commit.js';
 import { planBatch } from '../plan-batch.js';
-import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store, StoreLogger } from '../store.js';
+import type { CollectOutcome, CollectUnit, EventCursor, EventDraft, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
 import { transaction } from './transaction.js';
 
@@ -14,6 +17,8 @@ import { transaction } from './transaction.js';
 const MAX_BATCH = 512;
 const SOURCES_CHANNEL = 'intake_sources';
 const RECONNECT_MS = 1000;
+/** The advisory lock batches that identify, map or merge profiles take turns on. */
+const IDENTITY_LOCK = 4_242_002;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -74,47 +79,57 @@ export class PostgresStore implements Store {
   }
 
   private async applyBatch(client: pg.PoolClient, units: CollectUnit[]): Promise<CollectOutcome[]> {
-    const sessionIds = [...new Set(units.flatMap((u) => (u.session === null ? [] : [u.session.id])))];
-    const sessions = new Map<string, Session>();
-    const profiles = new Set<string>();
-    if (sessionIds.length > 0) {
-      // Serialise batches that touch the same session, across processes, until COMMIT. Locks are
-      // taken in key order so two batches can never wait on each other.
+    const drafts = units.flatMap((u) => u.events);
+    const sessionIds = [...new Set(drafts.flatMap((d) => (d.identity === null ? [] : [d.identity.sessionId])))];
+    // Batches that identify profiles or map identity fields can merge any two profiles: across processes they take
+    // turns on one lock, so a pair discovered twice at once merges once. Plain session batches
+    // only lock their sessions (in key order, so two batches never wait on each other).
+    const mayMerge = (d: EventDraft) =>
+      d.identity?.profile != null || d.mapping.some((m) => Object.hasOwn(IDENTITY_FIELDS, m.profile));
+    if (drafts.some(mayMerge))
+      await client.query('SELECT pg_advisory_xact_lock($1)', [IDENTITY_LOCK]);
+    if (sessionIds.length > 0)
       await client.query(
         `SELECT pg_advisory_xact_lock(k)
            FROM (SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id) AS keys
           ORDER BY k`,
         [sessionIds],
       );
-      const found = await client.query<{ doc: string }>('SELECT doc::text AS doc FROM sessions WHERE id = ANY($1)', [
-        sessionIds,
-      ]);
-      for (const row of found.rows) {
-        const session = JSON.parse(row.doc) as Session;
-        sessions.set(session.id, session);
-      }
-      const profileIds = [...sessions.values()].flatMap((s) => (s.profile === null ? [] : [s.profile.id]));
-      if (profileIds.length > 0) {
-        const existing = await client.query<{ id: string }>('SELECT id FROM profiles WHERE id = ANY($1)', [profileIds]);
-        for (const row of existing.rows) profiles.add(row.id);
-      }
-    }
 
-    const writes = planBatch(units, {
-      session: (id) => sessions.get(id) ?? null,
-      profileExists: (id) => profiles.has(id),
+    const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
+    const writes = await planBatch(units, {
+      session: async (id) => {
+        const doc = await one('SELECT doc::text AS v FROM sessions WHERE id = $1', id);
+        return doc === null ? null : (JSON.parse(doc) as Session);
+      },
+      profile: async (id) => {
+        const doc = await one('SELECT doc::text AS v FROM profiles WHERE id = $1', id);
+        return doc === null ? null : (JSON.parse(doc) as Profile | ProfileTombstone);
+      },
+      profileIdOf: (anyId) => one('SELECT profile_id AS v FROM profile_ids WHERE id = $1', anyId),
     });
 
-    if (writes.newProfiles.length > 0) {
-      await client.query('INSERT INTO profiles (id, doc) SELECT * FROM unnest($1::text[], $2::json[])', [
-        writes.newProfiles.map((p) => p.id),
-        writes.newProfiles.map((p) => JSON.stringify(p)),
-      ]);
-      const ids = writes.newProfiles.flatMap((p) => p.ids.map((id) => [id, p.id] as const));
-      await client.query('INSERT INTO profile_ids (id, profile_id) SELECT * FROM unnest($1::text[], $2::text[])', [
-        ids.map(([id]) => id),
-        ids.map(([, profileId]) => profileId),
-      ]);
+    for (const { from, to } of writes.relinks)
+      await client.query(
+        `UPDATE sessions SET profile_id = $1, doc = jsonb_set(doc::jsonb, '{profile,id}', to_jsonb($1::text))::json
+          WHERE profile_id = $2`,
+        [to, from],
+      );
+    if (writes.profiles.size > 0) {
+      const profiles = [...writes.profiles];
+      await client.query(
+        `INSERT INTO profiles (id, doc) SELECT * FROM unnest($1::text[], $2::json[])
+         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`,
+        [profiles.map(([id]) => id), profiles.map(([, doc]) => JSON.stringify(doc))],
+      );
+    }
+    if (writes.profileIds.size > 0) {
+      const ids = [...writes.profileIds];
+      await client.query(
+        `INSERT INTO profile_ids (id, profile_id) SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id`,
+        [ids.map(([id]) => id), ids.map(([, profileId]) => profileId)],
+      );
     }
     if (writes.sessions.size > 0) {
       const touched = [...writes.sessions.values()];
@@ -157,7 +172,9 @@ export class PostgresStore implements Store {
     if (query.source !== undefined) add((n) => `source_id = $${n}`, query.source);
     if (query.type !== undefined) add((n) => `type = $${n}`, query.type);
     if (query.session !== undefined) add((n) => `session_id = $${n}`, query.session);
-    if (query.profile !== undefined) add((n) => `profile_id = $${n}`, query.profile);
+    if (query.profile !== undefined)
+      // Events keep the profile id they were stored with; a merged profile answers for all of them.
+      add((n) => `profile_id = ANY($${n})`, await this.profileEventIds(query.profile));
     if (query.from !== undefined) add((n) => `inserted_at >= $${n}`, new Date(query.from).toISOString());
     if (query.to !== undefined) add((n) => `inserted_at < $${n}`, new Date(query.to).toISOString());
     if (query.cursor !== undefined) {
@@ -180,6 +197,14 @@ export class PostgresStore implements Store {
       next:
         rows.length > query.limit && last !== undefined ? { time: Number(last.time), seq: Number(last.seq) } : null,
     };
+  }
+
+  /** Every profile id the events of this profile may carry: its own and those merged into it. */
+  private async profileEventIds(anyId: string): Promise<string[]> {
+    const doc = await this.getProfile(anyId);
+    if (doc === null) return [anyId];
+    const profile = JSON.parse(doc) as Profile;
+    return [profile.id, ...(profile.metadata.merged_from ?? [])];
   }
 
   getSession(id: string): Promise<JsonText | null> {
@@ -291,6 +316,46 @@ export class PostgresStore implements Store {
       if (timer !== null) clearTimeout(timer);
       client?.end().catch(() => undefined);
     };
+  }
+
+  async profileHashKey(candidate: string): Promise<string> {
+    return this.unavailableOnError('settings failed', async () => {
+      await this.pool.query('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
+        'profile_hash_key',
+        candidate,
+      ]);
+      const result = await this.pool.query<{ value: string }>('SELECT value FROM settings WHERE key = $1', [
+        'profile_hash_key',
+      ]);
+      return result.rows[0]!.value;
+    });
+  }
+
+  async listMappings(): Promise<Mapping[]> {
+    return (await this.documents('SELECT doc::text AS doc FROM mappings ORDER BY id', [])).map(
+      (d) => JSON.parse(d) as Mapping,
+    );
+  }
+
+  async getMapping(id: string): Promise<Mapping | null> {
+    const doc = await this.document('SELECT doc::text AS doc FROM mappings WHERE id = $1', id);
+    return doc === null ? null : (JSON.parse(doc) as Mapping);
+  }
+
+  async saveMapping(mapping: Mapping): Promise<void> {
+    await this.sourceTransaction(async (client) => {
+      await client.query(
+        'INSERT INTO mappings (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc',
+        [mapping.id, JSON.stringify(mapping)],
+      );
+    });
+  }
+
+  deleteMapping(id: string): Promise<boolean> {
+    return this.sourceTransaction(async (client) => {
+      const result = await client.query('DELETE FROM mappings WHERE id = $1', [id]);
+      return (result.rowCount ?? 0) > 0;
+    });
   }
 
   async health(): Promise<void> {

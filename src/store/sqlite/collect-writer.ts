@@ -1,15 +1,16 @@
 import type Database from 'better-sqlite3';
 import { eventToJson } from '../../domain/event.js';
+import type { Profile, ProfileTombstone } from '../../domain/profile.js';
 import type { Session } from '../../domain/session.js';
 import { planBatch } from '../plan-batch.js';
 import type { CollectOutcome, CollectUnit } from '../store.js';
 
 /**
  * The embedded store's write path: applies a batch of collector units in one transaction. Runs in
- * the writer thread, the only writer of events, sessions and profiles, so reading a session and
- * then creating it cannot race with another request.
+ * the writer thread, the only writer of events, sessions and profiles, one batch at a time, so
+ * reading a session or profile and then creating it cannot race with another request.
  */
-export function createCollectWriter(db: Database.Database): (units: CollectUnit[]) => CollectOutcome[] {
+export function createCollectWriter(db: Database.Database): (units: CollectUnit[]) => Promise<CollectOutcome[]> {
   const insertEvent = db.prepare(
     `INSERT INTO events (id, inserted_at, type, source_id, session_id, profile_id, doc)
      VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -19,27 +20,47 @@ export function createCollectWriter(db: Database.Database): (units: CollectUnit[
     `INSERT INTO sessions (id, profile_id, doc) VALUES (?, ?, ?)
      ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, doc = excluded.doc`,
   );
-  const profileExists = db.prepare<[string], number>('SELECT 1 FROM profiles WHERE id = ?').pluck();
-  const insertProfile = db.prepare('INSERT INTO profiles (id, doc) VALUES (?, ?)');
-  const insertProfileId = db.prepare('INSERT INTO profile_ids (id, profile_id) VALUES (?, ?)');
+  const relinkSessions = db.prepare(
+    `UPDATE sessions SET profile_id = ?, doc = json_set(doc, '$.profile.id', ?) WHERE profile_id = ?`,
+  );
+  const selectProfile = db.prepare<[string], string>('SELECT doc FROM profiles WHERE id = ?').pluck();
+  const upsertProfile = db.prepare(
+    'INSERT INTO profiles (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc',
+  );
+  const selectProfileId = db.prepare<[string], string>('SELECT profile_id FROM profile_ids WHERE id = ?').pluck();
+  const upsertProfileId = db.prepare(
+    'INSERT INTO profile_ids (id, profile_id) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id',
+  );
 
-  const applyBatch = db.transaction((units: CollectUnit[]) => {
-    const writes = planBatch(units, {
-      session: (id) => {
-        const doc = selectSession.get(id);
-        return doc === undefined ? null : (JSON.parse(doc) as Session);
-      },
-      profileExists: (id) => profileExists.get(id) !== undefined,
-    });
-    for (const profile of writes.newProfiles) {
-      insertProfile.run(profile.id, JSON.stringify(profile));
-      for (const id of profile.ids) insertProfileId.run(id, profile.id);
+  const lookup = {
+    session: async (id: string) => {
+      const doc = selectSession.get(id);
+      return doc === undefined ? null : (JSON.parse(doc) as Session);
+    },
+    profile: async (id: string) => {
+      const doc = selectProfile.get(id);
+      return doc === undefined ? null : (JSON.parse(doc) as Profile | ProfileTombstone);
+    },
+    profileIdOf: async (anyId: string) => selectProfileId.get(anyId) ?? null,
+  };
+
+  return async (units) => {
+    // Not db.transaction(): planning awaits its lookups. The writer takes one batch at a time.
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const writes = await planBatch(units, lookup);
+      for (const { from, to } of writes.relinks) relinkSessions.run(to, to, from);
+      for (const [id, doc] of writes.profiles) upsertProfile.run(id, JSON.stringify(doc));
+      for (const [id, profileId] of writes.profileIds) upsertProfileId.run(id, profileId);
+      for (const session of writes.sessions.values())
+        upsertSession.run(session.id, session.profile?.id ?? null, JSON.stringify(session));
+      for (const { event, insertedAt } of writes.events)
+        insertEvent.run(event.id, insertedAt, event.type, event.sourceId, event.sessionId, event.profileId, eventToJson(event));
+      db.exec('COMMIT');
+      return writes.outcomes;
+    } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw error;
     }
-    for (const session of writes.sessions.values())
-      upsertSession.run(session.id, session.profile?.id ?? null, JSON.stringify(session));
-    for (const { event, insertedAt } of writes.events)
-      insertEvent.run(event.id, insertedAt, event.type, event.sourceId, event.sessionId, event.profileId, eventToJson(event));
-    return writes.outcomes;
-  });
-  return (units) => applyBatch.immediate(units);
+  };
 }

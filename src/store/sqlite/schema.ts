@@ -34,6 +34,13 @@ const MIGRATIONS: string[] = [
   CREATE TABLE profile_ids (id TEXT PRIMARY KEY, profile_id TEXT NOT NULL);
   CREATE INDEX profile_ids_by_profile ON profile_ids (profile_id);
   `,
+  `
+  -- Settings shared by every process on the store, e.g. the key of hashed profile ids.
+  CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  -- Custom event-to-profile mappings (identity.md §3).
+  CREATE TABLE mappings (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+  CREATE INDEX sessions_by_profile ON sessions (profile_id);
+  `,
 ];
 
 /** How long a connection waits for another's write lock before the store counts as unavailable. */

@@ -4,6 +4,8 @@ import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { errors } from '../../domain/errors.js';
 import { asJsonText, type JsonText } from '../../domain/json-text.js';
+import type { Mapping } from '../../domain/mapping.js';
+import type { Profile } from '../../domain/profile.js';
 import { newSource, patchSource, type Source, type SourceInput, type SourcePatch } from '../../domain/source.js';
 import { GroupCommitter } from '../group-commit.js';
 import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store, StoreLogger } from '../store.js';
@@ -69,6 +71,14 @@ export class SqliteStore implements Store {
       bumpSources: this.db.prepare("UPDATE meta SET value = value + 1 WHERE key = 'sources_version'"),
       sourcesVersion: this.db.prepare<[], number>("SELECT value FROM meta WHERE key = 'sources_version'").pluck(),
       ping: this.db.prepare('SELECT 1'),
+      insertSetting: this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
+      setting: this.db.prepare<[string], string>('SELECT value FROM settings WHERE key = ?').pluck(),
+      mappings: this.db.prepare<[], string>('SELECT doc FROM mappings ORDER BY id').pluck(),
+      mapping: this.db.prepare<[string], string>('SELECT doc FROM mappings WHERE id = ?').pluck(),
+      saveMapping: this.db.prepare(
+        'INSERT INTO mappings (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc',
+      ),
+      deleteMapping: this.db.prepare('DELETE FROM mappings WHERE id = ?'),
     };
   }
 
@@ -123,13 +133,18 @@ export class SqliteStore implements Store {
       ['source_id', query.source],
       ['type', query.type],
       ['session_id', query.session],
-      ['profile_id', query.profile],
     ] as const;
     for (const [column, value] of filters) {
       if (value !== undefined) {
         where.push(`${column} = ?`);
         args.push(value);
       }
+    }
+    if (query.profile !== undefined) {
+      // Events keep the profile id they were stored with; a merged profile answers for all of them.
+      const ids = this.profileEventIds(query.profile);
+      where.push(`profile_id IN (${ids.map(() => '?').join(', ')})`);
+      args.push(...ids);
     }
     if (query.from !== undefined) {
       where.push('inserted_at >= ?');
@@ -161,6 +176,14 @@ export class SqliteStore implements Store {
       items: page.map((r) => asJsonText(r.doc)),
       next: rows.length > query.limit && last !== undefined ? { time: last.time, seq: last.seq } : null,
     };
+  }
+
+  /** Every profile id the events of this profile may carry: its own and those merged into it. */
+  private profileEventIds(anyId: string): string[] {
+    const doc = this.read(() => this.statements.profile.get(anyId));
+    if (doc === undefined) return [anyId];
+    const profile = JSON.parse(doc) as Profile;
+    return [profile.id, ...(profile.metadata.merged_from ?? [])];
   }
 
   async getSession(id: string): Promise<JsonText | null> {
@@ -225,6 +248,37 @@ export class SqliteStore implements Store {
 
   async sourcesVersion(): Promise<number> {
     return this.read(() => this.statements.sourcesVersion.get() ?? 0);
+  }
+
+  async profileHashKey(candidate: string): Promise<string> {
+    return this.write(() => {
+      this.statements.insertSetting.run('profile_hash_key', candidate);
+      return this.statements.setting.get('profile_hash_key') as string;
+    });
+  }
+
+  async listMappings(): Promise<Mapping[]> {
+    return this.read(() => this.statements.mappings.all()).map((d) => JSON.parse(d) as Mapping);
+  }
+
+  async getMapping(id: string): Promise<Mapping | null> {
+    const doc = this.read(() => this.statements.mapping.get(id));
+    return doc === undefined ? null : (JSON.parse(doc) as Mapping);
+  }
+
+  async saveMapping(mapping: Mapping): Promise<void> {
+    this.write(() => {
+      this.statements.saveMapping.run(mapping.id, JSON.stringify(mapping));
+      this.statements.bumpSources.run();
+    });
+  }
+
+  async deleteMapping(id: string): Promise<boolean> {
+    return this.write(() => {
+      const { changes } = this.statements.deleteMapping.run(id);
+      if (changes > 0) this.statements.bumpSources.run();
+      return changes > 0;
+    });
   }
 
   async health(): Promise<void> {

@@ -10,7 +10,7 @@ import type { CollectUnit } from '../store.js';
 
 export type WriterRequest = { id: number; units: CollectUnit[] };
 export type WriterReply =
-  | { id: number; ok: true; outcomes: ReturnType<ReturnType<typeof createCollectWriter>> }
+  | { id: number; ok: true; outcomes: Awaited<ReturnType<ReturnType<typeof createCollectWriter>>> }
   | { id: number; ok: false; message: string };
 
 const port = parentPort;
@@ -19,7 +19,7 @@ if (port === null) throw new Error('writer-worker must run as a worker thread');
 const db = openDatabase((workerData as { path: string }).path);
 const applyBatch = createCollectWriter(db);
 
-port.on('message', (request: WriterRequest | { close: true }) => {
+port.on('message', async (request: WriterRequest | { close: true }) => {
   if ('close' in request) {
     db.close();
     port.close();
@@ -27,7 +27,7 @@ port.on('message', (request: WriterRequest | { close: true }) => {
   }
   let reply: WriterReply;
   try {
-    reply = { id: request.id, ok: true, outcomes: applyBatch(request.units) };
+    reply = { id: request.id, ok: true, outcomes: await applyBatch(request.units) };
   } catch (error) {
     reply = { id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) };
   }

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { hashedId, normalizeEmail, normalizePhone, stickySessionId } from '../domain/hashed-id.js';
+import { getPath } from '../domain/json-path.js';
+import type { WebhookConfig } from '../domain/webhook-config.js';
+import type { EventIdentity, ProfileClaim } from '../store/store.js';
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A scalar payload value as text; absent, `null`, `""` and objects count as missing. */
+function scalarAt(properties: unknown, path: string | null): string | null {
+  if (path === null) return null;
+  const value = getPath(properties, path);
+  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return null;
+  const text = String(value).trim();
+  return text === '' ? null : text;
+}
+
+/** A payload session id must be a valid path session id, or it is ignored (1–128, no controls). */
+function sessionIdAt(properties: unknown, path: string | null): string | null {
+  const id = scalarAt(properties, path);
+  return id !== null && [...id].length <= 128 && !CONTROL.test(id) ? id : null;
+}
+
+function claimFor(config: WebhookConfig, value: string, hashKey: string): { claim: ProfileClaim; sticky: string } {
+  switch (config.identifyBy) {
+    case 'email': {
+      const email = normalizeEmail(value);
+      const h = hashedId(hashKey, 'emm', email);
+      return { claim: { lookupId: h, create: { id: randomUUID(), ids: [h], data: { contact: { email: { main: email } } } } }, sticky: h };
+    }
+    case 'phone': {
+      const phone = normalizePhone(value);
+      const h = hashedId(hashKey, 'phm', phone);
+      return { claim: { lookupId: h, create: { id: randomUUID(), ids: [h], data: { contact: { phone: { main: phone } } } } }, sticky: h };
+    }
+    default:
+      return { claim: { lookupId: value, create: { id: value, ids: [], data: {} } }, sticky: value };
+  }
+}
+
+/**
+ * How one event finds its session and profile (identity.md §2). Without `generate_profile` this
+ * is collector.md §6: the URL's session, or nothing. With it: a profile identified from the
+ * payload, and a session from the URL, the payload, the sticky derivation, or a new one.
+ * The properties are read, never modified (fix: Tracardi empties them).
+ */
+export function resolveIdentity(args: {
+  config: WebhookConfig;
+  urlSessionId: string | null;
+  properties: () => unknown;
+  hashKey: string;
+}): EventIdentity | null {
+  const { config, urlSessionId, hashKey } = args;
+  if (!config.generateProfile) return urlSessionId === null ? null : { sessionId: urlSessionId, profile: null };
+
+  const properties = args.properties();
+  const value = config.identifyBy === 'none' ? null : scalarAt(properties, config.profilePath);
+  const identified = value === null ? null : claimFor(config, value, hashKey);
+  const sessionId =
+    urlSessionId ??
+    sessionIdAt(properties, config.sessionPath) ??
+    (config.stickySession && identified !== null ? stickySessionId(hashKey, identified.sticky) : randomUUID());
+  return { sessionId, profile: identified?.claim ?? null };
+}

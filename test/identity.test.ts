@@ -1,0 +1,332 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashedId, stickySessionId } from '../src/domain/hashed-id.js';
+import { STORES, startTestServer, type TestServer } from './helpers.js';
+
+const KEY = 'identity-test-key';
+
+async function collect(t: TestServer, path: string, body: unknown, contentType = 'application/json') {
+  const res = await t.fetch(path, {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const payload = (await res.json()) as any;
+  return { status: res.status, body: payload };
+}
+
+const profileOf = async (t: TestServer, id: string) => (await t.api('GET', `/api/profiles/${encodeURIComponent(id)}`)).body;
+const eventsOf = async (t: TestServer, query: string) =>
+  (await t.api('GET', `/api/events?${query}&limit=1000`)).body.items as any[];
+
+describe('hashed ids (identity.md §4)', () => {
+  it('matches the golden vector', () => {
+    expect(hashedId('abc', 'emb', 'test')).toBe('emb-9bc648bc-afbc-f965-564f-9aeeaf6067f1');
+  });
+  it('derives sticky session ids as uuidFormat(md5(key:h))', () => {
+    expect(stickySessionId('abc', 'x')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(stickySessionId('abc', 'x')).toBe(stickySessionId('abc', 'x'));
+    expect(stickySessionId('abc', 'x')).not.toBe(stickySessionId('abd', 'x'));
+  });
+});
+
+for (const store of STORES) {
+  describe(`identity on ${store}`, () => {
+    let t: TestServer;
+    beforeAll(async () => {
+      t = await startTestServer({ INTAKE_PROFILE_HASH_KEY: KEY }, undefined, store);
+    });
+    afterAll(() => t.close());
+
+    describe('§1 source config options, validated when saved', () => {
+      it('refuses unknown keys with 422 naming the key', async () => {
+        const res = await t.api('POST', '/api/sources', { name: 'x', config: { generate_profil: true } });
+        expect(res.status).toBe(422);
+        expect(res.body.detail).toContain('config.generate_profil');
+      });
+
+      it('refuses identify_profile_by without a path, and bad values', async () => {
+        const noPath = await t.api('POST', '/api/sources', { name: 'x', config: { generate_profile: true, identify_profile_by: 'email' } });
+        expect(noPath.status).toBe(422);
+        expect(noPath.body.detail).toContain('config.replace_profile_id');
+        const badBy = await t.api('POST', '/api/sources', { name: 'x', config: { identify_profile_by: 'fax', replace_profile_id: 'a' } });
+        expect(badBy.status).toBe(422);
+        expect(badBy.body.detail).toContain('config.identify_profile_by');
+        const badBool = await t.api('POST', '/api/sources', { name: 'x', config: { sticky_session: 'yes' } });
+        expect(badBool.body.detail).toContain('config.sticky_session');
+      });
+
+      it('refuses an invalid config on PATCH too', async () => {
+        const id = await t.source();
+        const res = await t.api('PATCH', `/api/sources/${id}`, { config: { nope: 1 } });
+        expect(res.status).toBe(422);
+        expect(res.body.detail).toContain('config.nope');
+      });
+
+      it("accepts Tracardi's replace_profile_id-only form as identify-by-id", async () => {
+        const id = await t.source({ config: { replace_profile_id: 'customer.id' } });
+        const res = await collect(t, `/collect/purchase/${id}`, { customer: { id: 'cust-42' } });
+        expect(res.status).toBe(200);
+        expect(res.body.profile.id).toBe('cust-42');
+        expect(res.body.session.id).toBe(stickySessionId(KEY, 'cust-42'));
+      });
+    });
+
+    describe('§2 resolution', () => {
+      it('by id: the profile with that id, created once; sticky session shared; properties untouched', async () => {
+        const id = await t.source({
+          config: { generate_profile: true, identify_profile_by: 'id', replace_profile_id: 'data.object.customer' },
+        });
+        const payload = { data: { object: { customer: 'cus_ABC' } }, n: 1 };
+        const first = await collect(t, `/collect/charge-succeeded/${id}`, payload);
+        const second = await collect(t, `/collect/charge-succeeded/${id}`, { ...payload, n: 2 });
+        expect(first.body.profile.id).toBe('cus_ABC');
+        expect(second.body.profile.id).toBe('cus_ABC');
+        expect(second.body.session.id).toBe(first.body.session.id);
+        const event = (await t.api('GET', `/api/events/${first.body.events[0]}`)).body;
+        expect(event.properties).toEqual(payload);
+        expect(event.metadata.profile_less).toBe(false);
+        const types = (await eventsOf(t, `session=${first.body.session.id}`)).map((e) => e.type).sort();
+        expect(types).toEqual(['charge-succeeded', 'charge-succeeded', 'profile-created', 'session-opened', 'visit-started']);
+      });
+
+      it('by e-mail: normalised and hashed, the same profile for any spelling, contact filled', async () => {
+        const id = await t.source({
+          config: { generate_profile: true, identify_profile_by: 'email', replace_profile_id: 'email' },
+        });
+        const a = await collect(t, `/collect/lead/${id}`, { email: '  Ann@Example.COM ' });
+        const b = await collect(t, `/collect/lead/${id}`, { email: 'ann@example.com' });
+        expect(b.body.profile.id).toBe(a.body.profile.id);
+        const profile = await profileOf(t, a.body.profile.id);
+        const h = hashedId(KEY, 'emm', 'ann@example.com');
+        expect(profile.ids).toEqual([a.body.profile.id, h]);
+        expect(profile.data.contact.email.main).toBe('ann@example.com');
+        expect((await profileOf(t, h)).id).toBe(a.body.profile.id);
+        expect(a.body.session.id).toBe(stickySessionId(KEY, h));
+      });
+
+      it('by phone from a form-encoded body (Twilio): a leading + and the digits', async () => {
+        const id = await t.source({
+          config: { generate_profile: true, identify_profile_by: 'phone', replace_profile_id: 'From' },
+        });
+        const res = await collect(t, `/collect/sms-received/${id}`, 'From=%2B1+(555)+010-9999&Body=hi', 'application/x-www-form-urlencoded');
+        expect(res.status).toBe(200);
+        const profile = await profileOf(t, res.body.profile.id);
+        expect(profile.data.contact.phone.main).toBe('+15550109999');
+        expect(profile.ids).toContain(hashedId(KEY, 'phm', '+15550109999'));
+      });
+
+      it('missing value: a new profile and session each time; a payload session id is used when given', async () => {
+        const id = await t.source({
+          config: { generate_profile: true, identify_profile_by: 'email', replace_profile_id: 'email', replace_session_id: 'sid' },
+        });
+        const a = await collect(t, `/collect/x/${id}`, { email: '' });
+        const b = await collect(t, `/collect/x/${id}`, {});
+        expect(a.body.profile.id).not.toBe(b.body.profile.id);
+        const s1 = await collect(t, `/collect/x/${id}`, { sid: 'payload-session-1' });
+        const s2 = await collect(t, `/collect/x/${id}`, { sid: 'payload-session-1' });
+        expect(s1.body.session.id).toBe('payload-session-1');
+        expect(s2.body.profile.id).toBe(s1.body.profile.id);
+      });
+
+      it('generate_profile false: exactly collector.md (profile-less without a session id)', async () => {
+        const id = await t.source({ config: { generate_profile: false } });
+        const res = await collect(t, `/collect/x/${id}`, { email: 'a@b.c' });
+        expect(res.body.profile.id).toBeNull();
+        expect(res.body.session.id).toBeNull();
+      });
+
+      it('per event: an array body can identify several customers', async () => {
+        const id = await t.source({ config: { replace_profile_id: 'customer' } });
+        const res = await collect(t, `/collect/order/${id}`, [{ customer: 'multi-1' }, { customer: 'multi-2' }]);
+        const events = await Promise.all(res.body.events.map(async (e: string) => (await t.api('GET', `/api/events/${e}`)).body));
+        expect(events.map((e: any) => e.profile.id)).toEqual(['multi-1', 'multi-2']);
+      });
+    });
+
+    describe('a realistic flow: web session, then a Stripe webhook, and the reverse', () => {
+      const stripeConfig = {
+        generate_profile: true,
+        identify_profile_by: 'email',
+        replace_profile_id: 'data.object.customer_details.email',
+      };
+      const stripeEvent = (email: string) => ({
+        id: 'evt_1',
+        type: 'checkout.session.completed',
+        data: { object: { id: 'cs_1', amount_total: 4990, customer_details: { email, name: 'Ann' } } },
+      });
+
+      it('a web visitor identified by e-mail; the Stripe webhook for that e-mail lands on the same profile', async () => {
+        const web = await t.source();
+        const stripe = await t.source({ config: stripeConfig });
+        const session = `web-${Date.now()}`;
+        const visit = await collect(t, `/collect/page-view/${web}/${session}`, { url: '/pricing' });
+        const identified = await collect(t, `/collect/identification/${web}/${session}`, {
+          email: { main: 'Flow.One@Example.com' },
+          firstname: 'Ann',
+        });
+        expect(identified.body.profile.id).toBe(visit.body.profile.id);
+        const profile = await profileOf(t, visit.body.profile.id);
+        expect(profile.data.contact.email.main).toBe('flow.one@example.com');
+        expect(profile.data.pii.firstname).toBe('Ann');
+        expect(typeof profile.metadata.fields['data.contact.email.main']).toBe('string');
+
+        const paid = await collect(t, `/collect/checkout-completed/${stripe}`, stripeEvent('flow.one@EXAMPLE.com'));
+        expect(paid.body.profile.id).toBe(visit.body.profile.id);
+      });
+
+      it('the reverse order ends in one merged profile, the older one surviving', async () => {
+        const web = await t.source();
+        const stripe = await t.source({ config: stripeConfig });
+        const paid = await collect(t, `/collect/checkout-completed/${stripe}`, stripeEvent('flow.two@example.com'));
+        const session = `web2-${Date.now()}`;
+        const visit = await collect(t, `/collect/page-view/${web}/${session}`, {});
+        expect(visit.body.profile.id).not.toBe(paid.body.profile.id);
+        const identified = await collect(t, `/collect/identification/${web}/${session}`, { email: { main: 'flow.two@example.com' } });
+        // The response of the request that carried the e-mail already reflects the merge.
+        expect(identified.body.profile.id).toBe(paid.body.profile.id);
+
+        const survivor = await profileOf(t, visit.body.profile.id);
+        expect(survivor.id).toBe(paid.body.profile.id);
+        expect(survivor.ids).toContain(visit.body.profile.id);
+        expect(survivor.metadata.merged_from).toEqual([visit.body.profile.id]);
+        expect(survivor.metadata.time.visit.count).toBe(2);
+        expect((await t.api('GET', `/api/sessions/${session}`)).body.profile.id).toBe(survivor.id);
+
+        // Events are not rewritten, yet listed under the survivor by any of its ids.
+        for (const anyId of [survivor.id, visit.body.profile.id]) {
+          const types = (await eventsOf(t, `profile=${anyId}`)).map((e) => e.type);
+          expect(types).toContain('page-view');
+          expect(types).toContain('checkout-completed');
+          expect(types).toContain('identification');
+        }
+      });
+
+      it('two requests discovering the same pair at once merge it once', async () => {
+        const web = await t.source();
+        const session = `race-${Date.now()}`;
+        const visit = await collect(t, `/collect/page-view/${web}/${session}`, {});
+        const stripe = await t.source({ config: stripeConfig });
+        const paid = await collect(t, `/collect/checkout-completed/${stripe}`, stripeEvent('race@example.com'));
+        const results = await Promise.all(
+          Array.from({ length: 6 }, () =>
+            collect(t, `/collect/identification/${web}/${session}`, { email: { main: 'race@example.com' } }),
+          ),
+        );
+        // The web profile is the older one here, so it survives.
+        expect(new Set(results.map((r) => r.body.profile.id))).toEqual(new Set([visit.body.profile.id]));
+        const survivor = await profileOf(t, paid.body.profile.id);
+        expect(survivor.id).toBe(visit.body.profile.id);
+        expect(survivor.metadata.merged_from).toEqual([paid.body.profile.id]);
+        // The absorbed profile's own (sticky) session is relinked to the survivor.
+        expect((await t.api('GET', `/api/sessions/${paid.body.session.id}`)).body.profile.id).toBe(survivor.id);
+        expect(survivor.metadata.time.visit.count).toBe(2);
+      });
+    });
+
+    describe('§3 mappings', () => {
+      it('lists the built-in event types with their mapping', async () => {
+        const res = await t.api('GET', '/api/event-types');
+        expect(res.status).toBe(200);
+        const types = res.body.items.map((e: any) => e.type);
+        for (const type of ['identification', 'sign-in', 'sign-up', 'profile-update', 'consent-update', 'order-completed', 'checkout-completed', 'payment-received', 'page-view'])
+          expect(types).toContain(type);
+        expect(res.body.items.every((e: any) => typeof e.description === 'string' && Array.isArray(e.mapping))).toBe(true);
+      });
+
+      it('custom mappings: create, read, change, delete; protected profile paths refused', async () => {
+        const bad = await t.api('POST', '/api/mappings', {
+          event_type: 'x',
+          items: [{ event: 'properties.a', profile: 'id', op: 'set' }],
+        });
+        expect(bad.status).toBe(422);
+        const badMeta = await t.api('POST', '/api/mappings', {
+          event_type: 'x',
+          items: [{ event: 'properties.a', profile: 'metadata.time.insert', op: 'set' }],
+        });
+        expect(badMeta.status).toBe(422);
+        const badOp = await t.api('POST', '/api/mappings', { event_type: 'x', items: [{ event: 'a', profile: 'data.a', op: 'move' }] });
+        expect(badOp.status).toBe(422);
+
+        const created = await t.api('POST', '/api/mappings', {
+          id: 'm-crud',
+          event_type: 'Loyalty Points',
+          items: [{ event: 'properties.points', profile: 'stats.points', op: 'increment' }],
+        });
+        expect(created.status).toBe(201);
+        expect(created.body).toMatchObject({ id: 'm-crud', event_type: 'loyalty-points', source: null, enabled: true });
+        expect((await t.api('POST', '/api/mappings', { id: 'm-crud', event_type: 'x', items: created.body.items })).status).toBe(409);
+        expect((await t.api('GET', '/api/mappings/m-crud')).body.event_type).toBe('loyalty-points');
+        expect((await t.api('GET', '/api/mappings')).body.items.map((m: any) => m.id)).toContain('m-crud');
+        const patched = await t.api('PATCH', '/api/mappings/m-crud', { enabled: false });
+        expect(patched.body.enabled).toBe(false);
+        expect((await t.api('PATCH', '/api/mappings/m-crud', { items: [{ event: 'a', profile: 'ids', op: 'set' }] })).status).toBe(422);
+        expect((await t.api('DELETE', '/api/mappings/m-crud')).status).toBe(204);
+        expect((await t.api('GET', '/api/mappings/m-crud')).status).toBe(404);
+        expect((await t.api('DELETE', '/api/mappings/m-crud')).status).toBe(404);
+      });
+
+      it('applies set, set_if_missing, append and increment in the same commit, stamping metadata.fields', async () => {
+        const web = await t.source();
+        const mapped = await t.api('POST', '/api/mappings', {
+          event_type: 'loyalty',
+          source: web,
+          items: [
+            { event: 'properties.tier', profile: 'traits.tier', op: 'set' },
+            { event: 'properties.first', profile: 'traits.first_seen', op: 'set_if_missing' },
+            { event: 'properties.tag', profile: 'segments', op: 'append' },
+            { event: 'properties.points', profile: 'stats.points', op: 'increment' },
+          ],
+        });
+        expect(mapped.status).toBe(201);
+        const session = `map-${Date.now()}`;
+        const one = await collect(t, `/collect/loyalty/${web}/${session}`, { tier: 'silver', first: 'a', tag: 'vip', points: 5 });
+        await collect(t, `/collect/loyalty/${web}/${session}`, { tier: 'gold', first: 'b', tag: 'vip', points: 7 });
+        await collect(t, `/collect/loyalty/${web}/${session}`, { tag: 'new' });
+        const profile = await profileOf(t, one.body.profile.id);
+        expect(profile.traits).toEqual({ tier: 'gold', first_seen: 'a' });
+        expect(profile.segments).toEqual(['vip', 'new']);
+        expect(profile.stats.points).toBe(12);
+        expect(Object.keys(profile.metadata.fields).sort()).toEqual(['segments', 'stats.points', 'traits.first_seen', 'traits.tier']);
+
+        // A mapping for another source does not apply.
+        const other = await t.source();
+        const elsewhere = await collect(t, `/collect/loyalty/${other}/${session}-o`, { tier: 'x' });
+        expect((await profileOf(t, elsewhere.body.profile.id)).traits).toEqual({});
+      });
+
+      it('a profile-less event maps nothing', async () => {
+        const web = await t.source();
+        const res = await collect(t, `/collect/identification/${web}`, { email: { main: 'nobody@example.com' } });
+        expect(res.body.profile.id).toBeNull();
+        expect((await t.api('GET', `/api/profiles/${hashedId(KEY, 'emm', 'nobody@example.com')}`)).status).toBe(404);
+      });
+
+      it('the golden vector through the catalogue: a business e-mail adds its emb- id', async () => {
+        const restarted = await startTestServer({ INTAKE_PROFILE_HASH_KEY: 'abc' }, undefined, store);
+        try {
+          const web = await restarted.source();
+          const res = await collect(restarted, `/collect/sign-up/${web}/golden-${Date.now()}`, { email: { business: 'TEST' } });
+          expect((await profileOf(restarted, 'emb-9bc648bc-afbc-f965-564f-9aeeaf6067f1')).id).toBe(res.body.profile.id);
+        } finally {
+          await restarted.close();
+        }
+      });
+    });
+  });
+}
+
+describe('the hash key is generated once and kept in the store', () => {
+  it('gives the same hashed ids after a restart', async () => {
+    const t = await startTestServer();
+    try {
+      const id = await t.source({ config: { generate_profile: true, identify_profile_by: 'email', replace_profile_id: 'e' } });
+      const before = await collect(t, `/collect/x/${id}`, { e: 'keep@example.com' });
+      await t.restart();
+      const after = await collect(t, `/collect/x/${id}`, { e: 'keep@example.com' });
+      expect(after.body.profile.id).toBe(before.body.profile.id);
+    } finally {
+      await t.close();
+    }
+  });
+});
+

@@ -226,7 +226,7 @@ describe.each(STORES)('on %s', (store) => {
         channel: 'crm',
         description: 'The CRM webhooks',
         transitional: true,
-        config: { bridge: { replace_profile_id: false }, n: 1 },
+        config: { generate_profile: true, identify_profile_by: 'email', replace_profile_id: 'data.email' },
         tags: ['a', 'b'],
       };
       const res = await t.api('POST', '/api/sources', fields);
@@ -359,7 +359,7 @@ describe.each(STORES)('on %s', (store) => {
         name: 'After',
         enabled: false,
         tags: ['x'],
-        config: { k: 'v' },
+        config: { sticky_session: false },
       });
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({
@@ -368,7 +368,7 @@ describe.each(STORES)('on %s', (store) => {
         enabled: false,
         channel: 'web',
         tags: ['x'],
-        config: { k: 'v' },
+        config: { sticky_session: false },
         created: created.created,
         urls: ['/collect/{event_type}/patch-me', '/collect/{event_type}/patch-me/{session_id}'],
       });

@@ -128,6 +128,23 @@ for (const store of STORES) {
         expect(s2.body.profile.id).toBe(s1.body.profile.id);
       });
 
+      it('on all four routes: a GET pixel identifies from its query, a URL session is kept', async () => {
+        const id = await t.source({
+          config: { generate_profile: true, identify_profile_by: 'email', replace_profile_id: 'e' },
+        });
+        const pixel = await t.fetch(`/collect/open/${id}?e=Pixel@Example.com`);
+        const viaGet = (await pixel.json()) as any;
+        const h = hashedId(KEY, 'emm', 'pixel@example.com');
+        expect((await profileOf(t, h)).id).toBe(viaGet.profile.id);
+        const session = `url-${Date.now()}`;
+        const withSession = await t.fetch(`/collect/open/${id}/${session}?e=pixel@example.com`);
+        const body = (await withSession.json()) as any;
+        expect(body.session.id).toBe(session);
+        expect(body.profile.id).toBe(viaGet.profile.id);
+        const posted = await collect(t, `/collect/click/${id}/${session}`, { e: 'PIXEL@example.com' });
+        expect(posted.body.profile.id).toBe(viaGet.profile.id);
+      });
+
       it('generate_profile false: exactly collector.md (profile-less without a session id)', async () => {
         const id = await t.source({ config: { generate_profile: false } });
         const res = await collect(t, `/collect/x/${id}`, { email: 'a@b.c' });

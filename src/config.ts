@@ -16,6 +16,10 @@ export interface Config {
   databasePool: number;
   adminToken: string | null;
   trustProxy: TrustProxy | null;
+  /** Refused requests kept per source (hardening.md §4). */
+  quarantineMax: number;
+  /** Collector requests in flight at most; beyond, 503 (hardening.md §3). */
+  maxInflight: number;
   /** The key of hashed profile ids; null: the one kept in the store (generated on first start). */
   profileHashKey: string | null;
   bodyLimit: number;
@@ -35,6 +39,8 @@ export const SETTINGS = {
   adminToken: { env: 'INTAKE_ADMIN_TOKEN', flag: 'admin-token' },
   trustProxy: { env: 'INTAKE_TRUST_PROXY', flag: 'trust-proxy' },
   profileHashKey: { env: 'INTAKE_PROFILE_HASH_KEY', flag: 'profile-hash-key' },
+  quarantineMax: { env: 'INTAKE_QUARANTINE_MAX', flag: 'quarantine-max' },
+  maxInflight: { env: 'INTAKE_MAX_INFLIGHT', flag: 'max-inflight' },
   bodyLimit: { env: 'INTAKE_BODY_LIMIT', flag: 'body-limit' },
   logLevel: { env: 'INTAKE_LOG_LEVEL', flag: 'log-level' },
 } as const;
@@ -68,6 +74,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
   const port = integer('port', 8686, 0, 65535);
   const bodyLimit = integer('bodyLimit', 1048576, 1, 1024 * 1024 * 1024);
   const databasePool = integer('databasePool', 10, 1, 1000);
+  const quarantineMax = integer('quarantineMax', 10_000, 1, 100_000_000);
+  const maxInflight = integer('maxInflight', 10_000, 1, 10_000_000);
 
   const hostSetting = raw('host');
   if (hostSetting !== undefined && isIP(hostSetting.value) === 0 && !HOST_NAME.test(hostSetting.value))
@@ -96,6 +104,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     adminToken: tokenSetting?.value ?? null,
     trustProxy: parseTrustProxy(raw('trustProxy'), bad),
     profileHashKey: raw('profileHashKey')?.value ?? null,
+    quarantineMax,
+    maxInflight,
     bodyLimit,
     logLevel: (levelSetting?.value as LogLevel | undefined) ?? 'info',
   };

@@ -686,11 +686,15 @@ describe.each(STORES)('on %s', (store) => {
           '/api/sources/{id}': ['delete', 'get', 'patch'],
           '/api/events': ['get'],
           '/api/events/{id}': ['get'],
+          '/api/events/stream': ['get'],
           '/api/sessions/{id}': ['get'],
           '/api/profiles/{id}': ['get'],
           '/api/event-types': ['get'],
           '/api/mappings': ['get', 'post'],
           '/api/mappings/{id}': ['delete', 'get', 'patch'],
+          '/api/quarantine': ['get'],
+          '/api/quarantine/{id}': ['delete', 'get'],
+          '/api/quarantine/{id}/replay': ['post'],
           '/health': ['get'],
         });
       });

@@ -19,6 +19,8 @@ function unit(fields: Partial<CollectUnit> & { properties?: string[]; session?: 
     ip: '192.0.2.1',
     request: { method: 'POST', path: '/collect/x/contract', query: '', ip: '192.0.2.1', headers: {} },
     hashKey: 'contract-key',
+    task: randomUUID(),
+    idempotency: null,
     events: properties.map((p) => ({
       id: randomUUID(),
       type: 'x',
@@ -138,6 +140,59 @@ for (const kind of STORES) {
       expect(first.items.map((s) => s.id)).toEqual(['p-a', 'p-b']);
       const second = await store.listSources(2, first.next!);
       expect(second.items.map((s) => s.id)).toEqual(['p-c']);
+    });
+
+    it('stores a delivery once per idempotency key and source, and answers a retry with the first response', async () => {
+      const key = { key: `k-${randomUUID()}`, expiresAt: Date.now() + 60_000 };
+      const first = unit({ sourceId: 'idem', idempotency: key, session: `s-${randomUUID()}` });
+      const retry = unit({ sourceId: 'idem', idempotency: key });
+      const otherSource = unit({ sourceId: 'idem-2', idempotency: key });
+      const [a, b, c] = await Promise.all([store.collect(first), store.collect(retry), store.collect(otherSource)]);
+      expect(a.replay).toBeUndefined();
+      expect(b.replay).toEqual({ task: first.task, events: [first.events[0]!.id], sessionId: a.sessionId, profileId: a.profileId });
+      expect(c.replay).toBeUndefined();
+      const later = await store.collect(unit({ sourceId: 'idem', idempotency: key }));
+      expect(later.replay?.events).toEqual([first.events[0]!.id]);
+      expect((await store.listEvents({ source: 'idem', limit: 10 })).items).toHaveLength(1);
+      // An expired key may be used again.
+      const expired = { key: `k-${randomUUID()}`, expiresAt: Date.now() - 1 };
+      await store.collect(unit({ sourceId: 'idem-3', idempotency: expired }));
+      expect((await store.collect(unit({ sourceId: 'idem-3', idempotency: expired }))).replay).toBeUndefined();
+    });
+
+    it('keeps quarantined requests with their bytes, capped per source, newest first', async () => {
+      const entry = (n: number) => ({
+        id: randomUUID(),
+        source: 'q-src',
+        received_at: new Date().toISOString(),
+        reason: n % 2 === 0 ? 'INVALID_JSON' : 'SIGNATURE_FAILED',
+        detail: 'd',
+        method: 'POST',
+        path: '/collect/x/q-src',
+        params: { eventType: 'x', sourceId: 'q-src' },
+        query: '',
+        headers: [['content-type', 'application/json']] as [string, string][],
+        body: Buffer.from([0xff, n]),
+        truncated: false,
+      });
+      const entries = [0, 1, 2, 3].map(entry);
+      const dropped: number[] = [];
+      for (const e of entries) dropped.push(await store.quarantine(e, 3));
+      expect(dropped).toEqual([0, 0, 0, 1]);
+      const page = await store.listQuarantine({ source: 'q-src', limit: 2 });
+      expect(page.items.map((i) => i.id)).toEqual([entries[3]!.id, entries[2]!.id]);
+      const rest = await store.listQuarantine({ source: 'q-src', limit: 2, cursor: page.next! });
+      expect(rest.items.map((i) => i.id)).toEqual([entries[1]!.id]);
+      expect((await store.listQuarantine({ reason: 'SIGNATURE_FAILED', limit: 10 })).items.map((i) => i.id)).toEqual([
+        entries[3]!.id,
+        entries[1]!.id,
+      ]);
+      const one = await store.getQuarantine(entries[2]!.id);
+      expect(one?.body).toEqual(Buffer.from([0xff, 2]));
+      expect(one?.headers).toEqual([['content-type', 'application/json']]);
+      expect(await store.getQuarantine(entries[0]!.id)).toBeNull();
+      expect(await store.deleteQuarantine(entries[2]!.id)).toBe(true);
+      expect(await store.deleteQuarantine(entries[2]!.id)).toBe(false);
     });
 
     it('answers its health check', async () => {

@@ -4,7 +4,7 @@ import { eventTypeName, normalizeEventType } from '../domain/event-type.js';
 import type { JsonText } from '../domain/json-text.js';
 import type { MappingItem } from '../domain/mapping.js';
 import type { Source } from '../domain/source.js';
-import { parseWebhookConfig } from '../domain/webhook-config.js';
+import type { WebhookConfig } from '../domain/webhook-config.js';
 import type { CollectUnit } from '../store/store.js';
 import { resolveIdentity } from './resolve-identity.js';
 
@@ -14,20 +14,25 @@ import { resolveIdentity } from './resolve-identity.js';
  * profile (identity.md §2) and what it maps into that profile (identity.md §3).
  */
 export function buildUnit(args: {
+  task: string;
   pathType: string;
   source: Source;
+  config: WebhookConfig;
   sessionId: string | null;
   properties: JsonText[];
   request: RequestInfo;
   now: Date;
   hashKey: string;
   mappingFor: (type: string, sourceId: string) => MappingItem[];
+  idempotency: CollectUnit['idempotency'];
 }): CollectUnit {
   const type = normalizeEventType(args.pathType);
   const name = eventTypeName(args.pathType);
-  const config = parseWebhookConfig(args.source.config);
+  const { config } = args;
   const mapping = args.mappingFor(type, args.source.id);
   return {
+    task: args.task,
+    idempotency: args.idempotency,
     time: args.now.toISOString(),
     sourceId: args.source.id,
     channel: args.source.channel,

@@ -13,13 +13,13 @@ export const SECRET_HEADERS: ReadonlySet<string> = new Set([
 /**
  * The headers to store with an event, from the raw `[name, value, name, value …]` list: names
  * lower-cased, repeated headers joined with `, ` (Node's parsed headers drop some repeats, so the
- * raw list is used), secret headers left out.
+ * raw list is used), secret headers left out, and `alsoSecret` (a source's token header) too.
  */
-export function captureHeaders(rawHeaders: readonly string[]): Record<string, string> {
+export function captureHeaders(rawHeaders: readonly string[], alsoSecret: string | null = null): Record<string, string> {
   const headers = Object.create(null) as Record<string, string>;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
-    if (SECRET_HEADERS.has(name)) continue;
+    if (SECRET_HEADERS.has(name) || name === alsoSecret) continue;
     const value = rawHeaders[i + 1] as string;
     const existing = headers[name];
     headers[name] = existing === undefined ? value : `${existing}, ${value}`;

@@ -1,14 +1,19 @@
 import { randomUUID } from 'node:crypto';
+import { errors, IntakeError } from '../domain/errors.js';
 import { toJsonText } from '../domain/json-text.js';
 import type { MappingItem } from '../domain/mapping.js';
 import type { Source } from '../domain/source.js';
+import { parseWebhookConfig, type WebhookConfig } from '../domain/webhook-config.js';
 import type { Store } from '../store/store.js';
 import { buildUnit } from './build-unit.js';
 import { captureHeaders, headerValue } from './capture-headers.js';
+import { idempotencyKey } from './idempotency-key.js';
 import { parseBody } from './parse-body.js';
-import { parseParams } from './parse-params.js';
-import { parseQuery } from './parse-query.js';
+import { parseParams, type CollectParams } from './parse-params.js';
+import { parseQuery, withoutQueryParam } from './parse-query.js';
+import { quarantineRefusal, shouldQuarantine } from './quarantine-refusal.js';
 import { validateSource } from './validate-source.js';
+import { verifySender } from './verify-sender.js';
 
 /** A collector request as plain data: the HTTP layer builds it, the pipeline knows no HTTP. */
 export interface CollectInput {
@@ -22,6 +27,10 @@ export interface CollectInput {
   rawHeaders: readonly string[];
   body: Buffer;
   ip: string | null;
+  /** When it was first received; a quarantine replay passes the original time. */
+  receivedAt?: Date;
+  /** Set on a quarantine replay: a refusal then stays in quarantine rather than being added again. */
+  replayOf?: string;
 }
 
 /** What a collector request produced (collector.md §7). */
@@ -30,6 +39,8 @@ export interface CollectResult {
   events: string[];
   sessionId: string | null;
   profileId: string | null;
+  /** The delivery was seen before: this is its first answer, and nothing was stored now. */
+  replayed: boolean;
 }
 
 export interface CollectDeps {
@@ -39,42 +50,98 @@ export interface CollectDeps {
   mappingFor: (type: string, sourceId: string) => MappingItem[];
   /** The key of hashed profile ids (identity.md §4). */
   hashKey: string;
+  /** Refused requests kept per source at most (hardening.md §4). */
+  quarantineMax: number;
 }
 
 /**
- * The collection pipeline: check the path, check the source, read the properties, build the
- * events (with how each finds its session and profile, and what it maps into it), and let the
- * store resolve sessions and profiles and commit it all durably. Each step throws an
- * `IntakeError` to refuse the request.
+ * The collection pipeline: check the path and the source, verify the sender, read the
+ * properties, build the events (with how each finds its session and profile, what it maps into
+ * it, and the delivery's idempotency key), and let the store commit it all durably. Each step
+ * throws an `IntakeError` to refuse the request; a refusal the operator can fix is quarantined.
  */
 export async function collect(input: CollectInput, deps: CollectDeps): Promise<CollectResult> {
-  const task = randomUUID();
+  const receivedAt = input.receivedAt ?? new Date();
   const params = parseParams(input.params);
   const source = validateSource(params.sourceId, deps.findSource);
+  const config = parseWebhookConfig(source.config);
+  try {
+    return await collectFor(source, config, params, input, deps, receivedAt);
+  } catch (error) {
+    if (input.replayOf === undefined && error instanceof IntakeError && shouldQuarantine(error))
+      await quarantineRefusal(error, { source, config, input, receivedAt }, deps);
+    throw error;
+  }
+}
+
+async function collectFor(
+  source: Source,
+  config: WebhookConfig,
+  params: CollectParams,
+  input: CollectInput,
+  deps: CollectDeps,
+  receivedAt: Date,
+): Promise<CollectResult> {
+  let query = input.query;
+  if (config.verify !== null) {
+    // A verified sender should not let whoever knows a session id write into it (hardening.md §1).
+    if (params.sessionId !== null && !config.verify.allowUrlSession) throw errors.urlSessionRefused();
+    verifySender(config.verify, {
+      rawHeaders: input.rawHeaders,
+      body: input.body,
+      query,
+      receivedAt: Math.floor(receivedAt.getTime() / 1000),
+    });
+    // A `?token=` is a secret: never stored with the event (hardening.md §1).
+    if (config.verify.scheme === 'token') query = withoutQueryParam(query, 'token');
+  }
+
   const properties =
     input.method === 'POST'
       ? await parseBody(headerValue(input.rawHeaders, 'content-type'), input.body)
-      : [toJsonText(parseQuery(input.query))];
+      : [toJsonText(parseQuery(query))];
 
+  const task = randomUUID();
   // A transitional source is validated and answered, but nothing is stored (collector.md §9).
-  if (source.transitional) return { task, events: [], sessionId: null, profileId: null };
+  if (source.transitional) return { task, events: [], sessionId: null, profileId: null, replayed: false };
 
+  const key = idempotencyKey(config.idempotency, config.verify?.scheme ?? null, {
+    method: input.method,
+    path: input.path,
+    query,
+    rawHeaders: input.rawHeaders,
+    body: input.body,
+    json: () => (properties.length === 1 ? JSON.parse(properties[0] as string) : undefined),
+  });
   const unit = buildUnit({
+    task,
     pathType: params.eventType,
     source,
+    config,
     sessionId: params.sessionId,
     properties,
     request: {
       method: input.method,
       path: input.path,
-      query: input.query,
+      query,
       ip: input.ip,
-      headers: captureHeaders(input.rawHeaders),
+      headers: captureHeaders(input.rawHeaders, config.verify?.scheme === 'token' ? (config.verify.header ?? 'x-intake-token') : null),
     },
-    now: new Date(),
+    now: receivedAt,
     hashKey: deps.hashKey,
     mappingFor: deps.mappingFor,
+    idempotency:
+      key === null || config.idempotency.mode === 'off'
+        ? null
+        : { key, expiresAt: receivedAt.getTime() + config.idempotency.windowS * 1000 },
   });
   const outcome = await deps.store.collect(unit);
-  return { task, events: unit.events.map((e) => e.id), ...outcome };
+  if (outcome.replay !== undefined) return { ...outcome.replay, replayed: true };
+  return {
+    task,
+    events: unit.events.map((e) => e.id),
+    sessionId: outcome.sessionId,
+    profileId: outcome.profileId,
+    replayed: false,
+  };
 }

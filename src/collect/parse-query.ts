@@ -53,3 +53,12 @@ export function parseQuery(query: string): Fields {
   }
   return fields;
 }
+
+/** The raw query string without one parameter (e.g. a `?token=` that must not be stored). */
+export function withoutQueryParam(query: string, name: string): string {
+  if (query === '') return query;
+  return query
+    .split('&')
+    .filter((pair) => decodeComponent(pair.split('=', 1)[0] as string) !== name)
+    .join('&');
+}

@@ -38,6 +38,13 @@ export const errors = {
       `This endpoint allows only sources of type webhook; source \`${id}\` has types ${JSON.stringify(types)}.`,
     ),
 
+  // hardening.md §1: sender verification
+  signatureFailed: () => new IntakeError('SIGNATURE_FAILED', 401, 'Signature verification failed'),
+  signatureStale: () =>
+    new IntakeError('SIGNATURE_STALE', 401, 'Signature verification failed: timestamp outside tolerance'),
+  urlSessionRefused: () =>
+    new IntakeError('URL_SESSION_REFUSED', 403, 'This source does not accept a session id in the URL'),
+
   // collector.md §2: bodies
   unsupportedContentType: (type: string) =>
     new IntakeError('UNSUPPORTED_CONTENT_TYPE', 415, `Unsupported content type ${type}`),

@@ -1,11 +1,15 @@
 import { errors } from './errors.js';
+import { HARDENING_KEYS, parseHardeningConfig, type HardeningConfig } from './hardening-config.js';
 import { isDotPath } from './json-path.js';
 
 export type IdentifyBy = 'id' | 'email' | 'phone' | 'none';
 const IDENTIFY_BY: readonly IdentifyBy[] = ['id', 'email', 'phone', 'none'];
 
-/** The webhook options of a source's `config` (identity.md §1), with Tracardi's names. */
-export interface WebhookConfig {
+/**
+ * The webhook options of a source's `config`: identity (identity.md §1, Tracardi's names) and
+ * hardening (hardening.md: verify, idempotency, max_body_bytes, rate_limit).
+ */
+export interface WebhookConfig extends HardeningConfig {
   generateProfile: boolean;
   identifyBy: IdentifyBy;
   profilePath: string | null;
@@ -13,7 +17,14 @@ export interface WebhookConfig {
   stickySession: boolean;
 }
 
-const KEYS = ['generate_profile', 'identify_profile_by', 'replace_profile_id', 'replace_session_id', 'sticky_session'];
+const KEYS = [
+  'generate_profile',
+  'identify_profile_by',
+  'replace_profile_id',
+  'replace_session_id',
+  'sticky_session',
+  ...HARDENING_KEYS,
+];
 
 /**
  * Validates a source's `config` and returns its meaning. Unknown keys and contradictions are a
@@ -45,6 +56,7 @@ export function parseWebhookConfig(config: Record<string, unknown>): WebhookConf
   if (identifyBy !== 'none' && profilePath === null)
     throw errors.invalidField(`config.replace_profile_id is required when identify_profile_by is "${identifyBy}"`);
   return {
+    ...parseHardeningConfig(config),
     generateProfile: tracardiForm || bool('generate_profile', false),
     identifyBy,
     profilePath,

@@ -11,6 +11,7 @@ import {
   type SourceInput,
   type SourcePatch,
 } from '../domain/source.js';
+import { keepMaskedSecrets, maskConfigSecrets } from '../domain/hardening-config.js';
 import { parseWebhookConfig } from '../domain/webhook-config.js';
 import type { Store } from '../store/store.js';
 import { bearerAuth } from './auth.js';
@@ -35,7 +36,8 @@ export interface ApiDeps {
 }
 
 const sourceIdPattern = new RegExp(SOURCE_ID_PATTERN);
-const withUrls = (source: Source) => ({ ...source, urls: sourceUrls(source.id) });
+/** A source as the API shows it: its webhook URLs, and its secrets masked (hardening.md §1). */
+const withUrls = (source: Source) => ({ ...source, config: maskConfigSecrets(source.config), urls: sourceUrls(source.id) });
 const security = [{ bearer: [] }];
 
 /** Sends a stored JSON document as it is: it was serialised once, when it was written. */
@@ -124,8 +126,14 @@ export async function apiRoutes(app: FastifyInstance, deps: ApiDeps): Promise<vo
       },
     },
     async (request) => {
-      if (request.body.config !== undefined) parseWebhookConfig(request.body.config);
-      const source = await store.updateSource(normalizeSourceId(request.params.id), request.body);
+      const id = normalizeSourceId(request.params.id);
+      let patch = request.body;
+      if (patch.config !== undefined) {
+        const current = await store.getSource(id);
+        if (current !== null) patch = { ...patch, config: keepMaskedSecrets(patch.config, current.config) };
+        parseWebhookConfig(patch.config as Record<string, unknown>);
+      }
+      const source = await store.updateSource(id, patch);
       if (source === null) throw errors.notFound('Source not found');
       await sources.reload();
       return withUrls(source);

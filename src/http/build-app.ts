@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { CollectDeps } from '../collect/collect.js';
 import type { SourceCache } from '../collect/source-cache.js';
 import type { Config } from '../config.js';
 import { errors } from '../domain/errors.js';
@@ -10,6 +11,7 @@ import { collectRoutes } from './collect-routes.js';
 import { errorReply, installErrorHandling } from './error-handler.js';
 import { mappingRoutes } from './mapping-routes.js';
 import { methodNotAllowed } from './method-not-allowed.js';
+import { quarantineRoutes } from './quarantine-routes.js';
 
 export interface AppDeps {
   config: Config;
@@ -118,17 +120,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  await app.register(
-    (scope) =>
-      collectRoutes(scope, {
-        store: deps.store,
-        findSource: (id) => deps.sources.get(id),
-        mappingFor: (type, sourceId) => deps.sources.mappingFor(type, sourceId),
-        hashKey: deps.hashKey,
-      }),
-  );
+  const collectDeps: CollectDeps = {
+    store: deps.store,
+    findSource: (id) => deps.sources.get(id),
+    mappingFor: (type, sourceId) => deps.sources.mappingFor(type, sourceId),
+    hashKey: deps.hashKey,
+    quarantineMax: config.quarantineMax,
+  };
+  await app.register((scope) => collectRoutes(scope, collectDeps));
   await app.register((scope) => apiRoutes(scope, deps), { prefix: '/api' });
   await app.register((scope) => mappingRoutes(scope, deps), { prefix: '/api' });
+  await app.register((scope) => quarantineRoutes(scope, { collect: collectDeps, adminToken: deps.adminToken }), {
+    prefix: '/api',
+  });
 
   app.get(
     '/health',

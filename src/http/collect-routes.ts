@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { collect, type CollectDeps } from '../collect/collect.js';
 import { collectResponseSchema, errorResponses } from './schemas.js';
 
@@ -29,7 +29,7 @@ export async function collectRoutes(app: FastifyInstance, deps: CollectDeps): Pr
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  const handler = async (request: FastifyRequest<{ Params: CollectParams }>) => {
+  const handler = async (request: FastifyRequest<{ Params: CollectParams }>, reply: FastifyReply) => {
     const [path = '', query = ''] = splitUrl(request.url);
     const result = await collect(
       {
@@ -47,6 +47,8 @@ export async function collectRoutes(app: FastifyInstance, deps: CollectDeps): Pr
       },
       deps,
     );
+    // A retried delivery gets its first answer again (hardening.md §2).
+    if (result.replayed) reply.header('idempotent-replayed', 'true');
     return {
       task: result.task,
       ux: [],

@@ -34,6 +34,8 @@ export interface ProfileClaim {
  * new session id make exactly one session and one profile, and one pair of profiles merges once.
  */
 export interface CollectUnit {
+  /** The request's task id, remembered with an idempotency key. */
+  task: string;
   /** ISO time of the request; every event of the unit carries it. */
   time: string;
   sourceId: string;
@@ -43,12 +45,53 @@ export interface CollectUnit {
   events: EventDraft[];
   /** The key of hashed ids, for identity fields that mappings set. */
   hashKey: string;
+  /** The delivery's idempotency key (hardening.md §2), scoped to the source; null: none. */
+  idempotency: { key: string; expiresAt: number } | null;
+}
+
+/** What the first request with an idempotency key answered; a retry gets it again. */
+export interface StoredResponse {
+  task: string;
+  events: string[];
+  sessionId: string | null;
+  profileId: string | null;
+}
+
+/** A refused request kept for inspection and re-ingest (hardening.md §4). */
+export interface QuarantineEntry {
+  id: string;
+  source: string;
+  received_at: string;
+  /** The refusal's code, e.g. SIGNATURE_FAILED, INVALID_JSON. */
+  reason: string;
+  detail: string;
+  method: string;
+  path: string;
+  params: { eventType: string; sourceId: string; sessionId?: string };
+  query: string;
+  /** Raw header pairs, secret headers removed. */
+  headers: [string, string][];
+  body: Buffer;
+  /** The body was cut at the size limit. */
+  truncated: boolean;
+}
+
+export type QuarantineSummary = Omit<QuarantineEntry, 'body' | 'headers'> & { size: number };
+
+export interface QuarantineQuery {
+  source?: string;
+  reason?: string;
+  limit: number;
+  /** The `next` of the previous page. */
+  cursor?: number;
 }
 
 /** The session and profile of the unit's first event (its profile after any merge). */
 export interface CollectOutcome {
   sessionId: string | null;
   profileId: string | null;
+  /** Set when the unit's idempotency key was already used: nothing was stored. */
+  replay?: StoredResponse;
 }
 
 export interface EventQuery {
@@ -113,6 +156,15 @@ export interface Store {
   /** Inserts or replaces a mapping by id. */
   saveMapping(mapping: Mapping): Promise<void>;
   deleteMapping(id: string): Promise<boolean>;
+
+  /**
+   * Keeps a refused request, dropping the source's oldest beyond `maxPerSource`; resolves with
+   * how many were dropped.
+   */
+  quarantine(entry: QuarantineEntry, maxPerSource: number): Promise<number>;
+  listQuarantine(query: QuarantineQuery): Promise<Page<QuarantineSummary, number>>;
+  getQuarantine(id: string): Promise<QuarantineEntry | null>;
+  deleteQuarantine(id: string): Promise<boolean>;
 
   /** Resolves when the store answers; rejects otherwise. */
   health(): Promise<void>;

@@ -9,6 +9,8 @@ import type { Session } from '../../domain/session.js';
 import { newSource, patchSource, type Source, type SourceInput, type SourcePatch } from '../../domain/source.js';
 import { GroupCommitter } from '../group-commit.js';
 import { planBatch } from '../plan-batch.js';
+import type { QuarantineEntry, QuarantineQuery, QuarantineSummary, StoredResponse } from '../store.js';
+import { withIdempotency } from '../idempotency.js';
 import type { CollectOutcome, CollectUnit, EventCursor, EventDraft, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
 import { transaction } from './transaction.js';
@@ -97,6 +99,44 @@ export class PostgresStore implements Store {
       );
 
     const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
+    const now = Date.now();
+    return withIdempotency(
+      units,
+      {
+        // ON CONFLICT waits for a concurrent transaction holding the same key, then sees its row.
+        claim: async (unit) => {
+          const { key, expiresAt } = unit.idempotency!;
+          const claimed = await client.query(
+            `INSERT INTO idempotency (source_id, key, expires_at, response) VALUES ($1, $2, $3, NULL)
+             ON CONFLICT (source_id, key) DO UPDATE SET expires_at = excluded.expires_at, response = NULL
+               WHERE idempotency.expires_at <= $4
+             RETURNING 1`,
+            [unit.sourceId, key, expiresAt, now],
+          );
+          if ((claimed.rowCount ?? 0) > 0) return { claimed: true };
+          const found = await client.query<{ response: StoredResponse | null }>(
+            'SELECT response FROM idempotency WHERE source_id = $1 AND key = $2',
+            [unit.sourceId, key],
+          );
+          return { claimed: false, response: found.rows[0]?.response ?? null };
+        },
+        remember: async (unit, response) => {
+          await client.query('UPDATE idempotency SET response = $1 WHERE source_id = $2 AND key = $3', [
+            JSON.stringify(response),
+            unit.sourceId,
+            unit.idempotency!.key,
+          ]);
+        },
+      },
+      (fresh) => this.writeFresh(client, fresh, one),
+    );
+  }
+
+  private async writeFresh(
+    client: pg.PoolClient,
+    units: CollectUnit[],
+    one: (sql: string, id: string) => Promise<string | null>,
+  ): Promise<CollectOutcome[]> {
     const writes = await planBatch(units, {
       session: async (id) => {
         const doc = await one('SELECT doc::text AS v FROM sessions WHERE id = $1', id);
@@ -355,6 +395,71 @@ export class PostgresStore implements Store {
     return this.sourceTransaction(async (client) => {
       const result = await client.query('DELETE FROM mappings WHERE id = $1', [id]);
       return (result.rowCount ?? 0) > 0;
+    });
+  }
+
+  async quarantine(entry: QuarantineEntry, maxPerSource: number): Promise<number> {
+    const { body, ...doc } = entry;
+    return this.unavailableOnError('quarantine failed', () =>
+      transaction(this.pool, async (client) => {
+        await client.query('INSERT INTO quarantine (id, source_id, reason, doc, body) VALUES ($1, $2, $3, $4, $5)', [
+          entry.id,
+          entry.source,
+          entry.reason,
+          JSON.stringify(doc),
+          body,
+        ]);
+        const dropped = await client.query(
+          `DELETE FROM quarantine WHERE seq IN
+             (SELECT seq FROM quarantine WHERE source_id = $1 ORDER BY seq DESC OFFSET $2)`,
+          [entry.source, maxPerSource],
+        );
+        return dropped.rowCount ?? 0;
+      }),
+    );
+  }
+
+  async listQuarantine(query: QuarantineQuery): Promise<Page<QuarantineSummary, number>> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    for (const [sql, value] of [
+      ['source_id = $', query.source],
+      ['reason = $', query.reason],
+      ['seq < $', query.cursor],
+    ] as const) {
+      if (value === undefined) continue;
+      args.push(value);
+      where.push(`${sql}${args.length}`);
+    }
+    args.push(query.limit + 1);
+    const sql =
+      'SELECT seq, doc::text AS doc, octet_length(body) AS size FROM quarantine' +
+      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
+      ` ORDER BY seq DESC LIMIT $${args.length}`;
+    const rows = await this.unavailableOnError('read failed', async () => {
+      return (await this.pool.query<{ seq: string; doc: string; size: number }>(sql, args)).rows;
+    });
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => ({ ...(JSON.parse(r.doc) as Omit<QuarantineSummary, 'size'>), size: Number(r.size) })),
+      next: rows.length > query.limit && last !== undefined ? Number(last.seq) : null,
+    };
+  }
+
+  async getQuarantine(id: string): Promise<QuarantineEntry | null> {
+    if (!UUID.test(id)) return null;
+    const rows = await this.unavailableOnError('read failed', async () => {
+      return (await this.pool.query<{ doc: string; body: Buffer }>('SELECT doc::text AS doc, body FROM quarantine WHERE id = $1', [id])).rows;
+    });
+    const row = rows[0];
+    return row === undefined ? null : { ...(JSON.parse(row.doc) as Omit<QuarantineEntry, 'body'>), body: row.body };
+  }
+
+  async deleteQuarantine(id: string): Promise<boolean> {
+    if (!UUID.test(id)) return false;
+    return this.unavailableOnError('delete failed', async () => {
+      return ((await this.pool.query('DELETE FROM quarantine WHERE id = $1', [id])).rowCount ?? 0) > 0;
     });
   }
 

@@ -3,7 +3,8 @@ import { eventToJson } from '../../domain/event.js';
 import type { Profile, ProfileTombstone } from '../../domain/profile.js';
 import type { Session } from '../../domain/session.js';
 import { planBatch } from '../plan-batch.js';
-import type { CollectOutcome, CollectUnit } from '../store.js';
+import { withIdempotency } from '../idempotency.js';
+import type { CollectOutcome, CollectUnit, StoredResponse } from '../store.js';
 
 /**
  * The embedded store's write path: applies a batch of collector units in one transaction. Runs in
@@ -28,6 +29,17 @@ export function createCollectWriter(db: Database.Database): (units: CollectUnit[
     'INSERT INTO profiles (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc',
   );
   const selectProfileId = db.prepare<[string], string>('SELECT profile_id FROM profile_ids WHERE id = ?').pluck();
+  // Claims a key, or re-claims an expired one; returns a row only when this unit may use it.
+  const claimKey = db.prepare<[string, string, number, number], { one: number }>(
+    `INSERT INTO idempotency (source_id, key, expires_at, response) VALUES (?, ?, ?, NULL)
+     ON CONFLICT (source_id, key) DO UPDATE SET expires_at = excluded.expires_at, response = NULL
+       WHERE idempotency.expires_at <= ?
+     RETURNING 1 AS one`,
+  );
+  const keyResponse = db
+    .prepare<[string, string], string | null>('SELECT response FROM idempotency WHERE source_id = ? AND key = ?')
+    .pluck();
+  const rememberKey = db.prepare('UPDATE idempotency SET response = ? WHERE source_id = ? AND key = ?');
   const upsertProfileId = db.prepare(
     'INSERT INTO profile_ids (id, profile_id) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id',
   );
@@ -48,16 +60,34 @@ export function createCollectWriter(db: Database.Database): (units: CollectUnit[
     // Not db.transaction(): planning awaits its lookups. The writer takes one batch at a time.
     db.exec('BEGIN IMMEDIATE');
     try {
-      const writes = await planBatch(units, lookup);
-      for (const { from, to } of writes.relinks) relinkSessions.run(to, to, from);
-      for (const [id, doc] of writes.profiles) upsertProfile.run(id, JSON.stringify(doc));
-      for (const [id, profileId] of writes.profileIds) upsertProfileId.run(id, profileId);
-      for (const session of writes.sessions.values())
-        upsertSession.run(session.id, session.profile?.id ?? null, JSON.stringify(session));
-      for (const { event, insertedAt } of writes.events)
-        insertEvent.run(event.id, insertedAt, event.type, event.sourceId, event.sessionId, event.profileId, eventToJson(event));
+      const now = Date.now();
+      const outcomes = await withIdempotency(
+        units,
+        {
+          claim: async (unit) => {
+            const { key, expiresAt } = unit.idempotency!;
+            if (claimKey.get(unit.sourceId, key, expiresAt, now) !== undefined) return { claimed: true };
+            const response = keyResponse.get(unit.sourceId, key);
+            return { claimed: false, response: response == null ? null : (JSON.parse(response) as StoredResponse) };
+          },
+          remember: async (unit, response) => {
+            rememberKey.run(JSON.stringify(response), unit.sourceId, unit.idempotency!.key);
+          },
+        },
+        async (fresh) => {
+          const writes = await planBatch(fresh, lookup);
+          for (const { from, to } of writes.relinks) relinkSessions.run(to, to, from);
+          for (const [id, doc] of writes.profiles) upsertProfile.run(id, JSON.stringify(doc));
+          for (const [id, profileId] of writes.profileIds) upsertProfileId.run(id, profileId);
+          for (const session of writes.sessions.values())
+            upsertSession.run(session.id, session.profile?.id ?? null, JSON.stringify(session));
+          for (const { event, insertedAt } of writes.events)
+            insertEvent.run(event.id, insertedAt, event.type, event.sourceId, event.sessionId, event.profileId, eventToJson(event));
+          return writes.outcomes;
+        },
+      );
       db.exec('COMMIT');
-      return writes.outcomes;
+      return outcomes;
     } catch (error) {
       if (db.inTransaction) db.exec('ROLLBACK');
       throw error;

@@ -41,6 +41,26 @@ const MIGRATIONS: string[] = [
   CREATE TABLE mappings (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
   CREATE INDEX sessions_by_profile ON sessions (profile_id);
   `,
+  `
+  -- Idempotency keys of deliveries, scoped to the source, with the first response (hardening.md §2).
+  CREATE TABLE idempotency (
+    source_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    response TEXT,
+    PRIMARY KEY (source_id, key)
+  );
+  -- Refused requests kept for inspection and re-ingest (hardening.md §4).
+  CREATE TABLE quarantine (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    source_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    body BLOB NOT NULL
+  );
+  CREATE INDEX quarantine_by_source ON quarantine (source_id, seq);
+  `,
 ];
 
 /** How long a connection waits for another's write lock before the store counts as unavailable. */

@@ -8,7 +8,18 @@ import type { Mapping } from '../../domain/mapping.js';
 import type { Profile } from '../../domain/profile.js';
 import { newSource, patchSource, type Source, type SourceInput, type SourcePatch } from '../../domain/source.js';
 import { GroupCommitter } from '../group-commit.js';
-import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store, StoreLogger } from '../store.js';
+import type {
+  CollectOutcome,
+  CollectUnit,
+  EventCursor,
+  EventQuery,
+  Page,
+  QuarantineEntry,
+  QuarantineQuery,
+  QuarantineSummary,
+  Store,
+  StoreLogger,
+} from '../store.js';
 import { migrate, openDatabase } from './schema.js';
 import type { WriterReply, WriterRequest } from './writer-worker.js';
 
@@ -79,6 +90,13 @@ export class SqliteStore implements Store {
         'INSERT INTO mappings (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc',
       ),
       deleteMapping: this.db.prepare('DELETE FROM mappings WHERE id = ?'),
+      insertQuarantine: this.db.prepare('INSERT INTO quarantine (id, source_id, reason, doc, body) VALUES (?, ?, ?, ?, ?)'),
+      trimQuarantine: this.db.prepare(
+        `DELETE FROM quarantine WHERE source_id = ? AND seq IN
+           (SELECT seq FROM quarantine WHERE source_id = ? ORDER BY seq DESC LIMIT -1 OFFSET ?)`,
+      ),
+      quarantined: this.db.prepare<[string], { doc: string; body: Buffer }>('SELECT doc, body FROM quarantine WHERE id = ?'),
+      deleteQuarantine: this.db.prepare('DELETE FROM quarantine WHERE id = ?'),
     };
   }
 
@@ -279,6 +297,46 @@ export class SqliteStore implements Store {
       if (changes > 0) this.statements.bumpSources.run();
       return changes > 0;
     });
+  }
+
+  async quarantine(entry: QuarantineEntry, maxPerSource: number): Promise<number> {
+    const { body, ...doc } = entry;
+    return this.write(() => {
+      this.statements.insertQuarantine.run(entry.id, entry.source, entry.reason, JSON.stringify(doc), body);
+      return this.statements.trimQuarantine.run(entry.source, entry.source, maxPerSource).changes;
+    });
+  }
+
+  async listQuarantine(query: QuarantineQuery): Promise<Page<QuarantineSummary, number>> {
+    const filters = [
+      ['source_id = ?', query.source],
+      ['reason = ?', query.reason],
+      ['seq < ?', query.cursor],
+    ] as const;
+    const used = filters.filter(([, value]) => value !== undefined);
+    const where = used.map(([sql]) => sql);
+    const args = used.map(([, value]) => value as string | number);
+    const sql =
+      'SELECT seq, doc, length(body) AS size FROM quarantine' +
+      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
+      ' ORDER BY seq DESC LIMIT ?';
+    const rows = this.read(
+      () => this.db.prepare(sql).all(...args, query.limit + 1) as { seq: number; doc: string; size: number }[],
+    );
+    const page = rows.slice(0, query.limit);
+    return {
+      items: page.map((r) => ({ ...(JSON.parse(r.doc) as Omit<QuarantineSummary, 'size'>), size: r.size })),
+      next: rows.length > query.limit ? (page[page.length - 1]?.seq ?? null) : null,
+    };
+  }
+
+  async getQuarantine(id: string): Promise<QuarantineEntry | null> {
+    const row = this.read(() => this.statements.quarantined.get(id));
+    return row === undefined ? null : { ...(JSON.parse(row.doc) as Omit<QuarantineEntry, 'body'>), body: row.body };
+  }
+
+  async deleteQuarantine(id: string): Promise<boolean> {
+    return this.write(() => this.statements.deleteQuarantine.run(id).changes > 0);
   }
 
   async health(): Promise<void> {

@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import type { IdempotencyConfig, VerifyScheme } from '../domain/hardening-config.js';
+import { getPath } from '../domain/json-path.js';
+import { headerValue } from './capture-headers.js';
+import { parseQuery } from './parse-query.js';
+
+/** Providers' delivery-id headers, in the order hardening.md §2 lists them. */
+const DELIVERY_HEADERS = ['idempotency-key', 'webhook-id', 'x-github-delivery', 'x-shopify-webhook-id'];
+
+const MAX_KEY_LENGTH = 256;
+
+function usable(value: unknown): string | null {
+  if (typeof value !== 'string' && typeof value !== 'number') return null;
+  const text = String(value).trim();
+  return text === '' || text.length > MAX_KEY_LENGTH ? null : text;
+}
+
+/**
+ * The key naming one delivery (hardening.md §2): the configured sources of it, a hash of the
+ * content, or by default the providers' delivery-id headers (and a Stripe event's `id`). Null: the
+ * request has none and is stored as it comes.
+ */
+export function idempotencyKey(
+  config: IdempotencyConfig,
+  scheme: VerifyScheme | null,
+  request: { method: string; path: string; query: string; rawHeaders: readonly string[]; body: Buffer; json: () => unknown },
+): string | null {
+  switch (config.mode) {
+    case 'off':
+      return null;
+    case 'content':
+      return createHash('sha256').update(`${request.method}\n${request.path}\n`).update(request.body).digest('hex');
+    case 'from':
+      for (const { kind, name } of config.from) {
+        const value =
+          kind === 'header'
+            ? headerValue(request.rawHeaders, name)
+            : kind === 'query'
+              ? parseQuery(request.query)[name]
+              : getPath(request.json(), name);
+        const key = usable(value);
+        if (key !== null) return `${kind}:${key}`;
+      }
+      return null;
+    case 'default': {
+      for (const name of DELIVERY_HEADERS) {
+        const key = usable(headerValue(request.rawHeaders, name));
+        if (key !== null) return key;
+      }
+      return scheme === 'stripe' ? usable(getPath(request.json(), 'id')) : null;
+    }
+  }
+}

@@ -1,0 +1,167 @@
+import type { FastifyInstance } from 'fastify';
+import { collect, type CollectDeps } from '../collect/collect.js';
+import { errors } from '../domain/errors.js';
+import { normalizeSourceId } from '../domain/source.js';
+import type { QuarantineEntry } from '../store/store.js';
+import { bearerAuth } from './auth.js';
+import { parseLimit } from './pagination.js';
+import { collectResponseSchema, errorResponses, idParamSchema, listSchema, pageQuerySchema } from './schemas.js';
+
+const summarySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    source: { type: 'string' },
+    received_at: { type: 'string', format: 'date-time' },
+    reason: { type: 'string', description: 'the refusal code, e.g. SIGNATURE_FAILED, INVALID_JSON' },
+    detail: { type: 'string' },
+    method: { type: 'string' },
+    path: { type: 'string' },
+    params: { type: 'object', additionalProperties: true },
+    query: { type: 'string' },
+    truncated: { type: 'boolean' },
+    size: { type: 'integer' },
+  },
+} as const;
+
+const entrySchema = {
+  type: 'object',
+  properties: {
+    ...summarySchema.properties,
+    headers: { type: 'array', items: { type: 'array', items: { type: 'string' } }, description: 'secret headers removed' },
+    body: { type: 'string', description: 'the raw body, base64' },
+    body_text: { type: ['string', 'null'], description: 'the body as UTF-8 text, when it is valid UTF-8' },
+  },
+} as const;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+function present(entry: QuarantineEntry) {
+  let text: string | null = null;
+  try {
+    text = utf8.decode(entry.body);
+  } catch {
+    text = null;
+  }
+  return { ...entry, size: entry.body.length, body: entry.body.toString('base64'), body_text: text };
+}
+
+const security = [{ bearer: [] }];
+
+/** Refused requests kept for inspection and re-ingest (hardening.md §4). */
+export async function quarantineRoutes(
+  app: FastifyInstance,
+  deps: { collect: CollectDeps; adminToken: string },
+): Promise<void> {
+  const { store } = deps.collect;
+  app.addHook('onRequest', bearerAuth(deps.adminToken));
+
+  app.get<{ Querystring: { source?: string; reason?: string; limit?: string; cursor?: string } }>(
+    '/quarantine',
+    {
+      schema: {
+        summary: 'List quarantined requests, newest first',
+        tags: ['quarantine'],
+        security,
+        querystring: {
+          type: 'object',
+          properties: { source: { type: 'string' }, reason: { type: 'string' }, ...pageQuerySchema },
+        },
+        response: { 200: listSchema(summarySchema), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const cursor = q.cursor === undefined ? undefined : Number(q.cursor);
+      if (cursor !== undefined && !Number.isSafeInteger(cursor)) throw errors.invalidCursor();
+      const page = await store.listQuarantine({
+        ...(q.source !== undefined ? { source: normalizeSourceId(q.source) } : {}),
+        ...(q.reason !== undefined ? { reason: q.reason.trim().toUpperCase() } : {}),
+        ...(cursor !== undefined ? { cursor } : {}),
+        limit: parseLimit(q.limit),
+      });
+      return { items: page.items, next: page.next === null ? null : String(page.next) };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/quarantine/:id',
+    {
+      schema: {
+        summary: 'One quarantined request, with its body',
+        tags: ['quarantine'],
+        security,
+        params: idParamSchema,
+        response: { 200: entrySchema, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const entry = await store.getQuarantine(request.params.id.toLowerCase());
+      if (entry === null) throw errors.notFound('Quarantined request not found');
+      return present(entry);
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/quarantine/:id/replay',
+    {
+      schema: {
+        summary: "Run the stored request through the collector again; answers with the collector's result",
+        tags: ['quarantine'],
+        security,
+        params: idParamSchema,
+        response: { 200: collectResponseSchema, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const id = request.params.id.toLowerCase();
+      const entry = await store.getQuarantine(id);
+      if (entry === null) throw errors.notFound('Quarantined request not found');
+      // Same bytes, headers and idempotency key; the signature is checked with today's secrets
+      // against the time the request first arrived.
+      const result = await collect(
+        {
+          method: entry.method === 'POST' ? 'POST' : 'GET',
+          params: entry.params,
+          path: entry.path,
+          query: entry.query,
+          rawHeaders: entry.headers.flat(),
+          body: entry.body,
+          ip: null,
+          receivedAt: new Date(entry.received_at),
+          replayOf: id,
+        },
+        deps.collect,
+      );
+      // Stored now: it leaves the quarantine.
+      await store.deleteQuarantine(id);
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      return {
+        task: result.task,
+        ux: [],
+        response: {},
+        events: result.events,
+        profile: { id: result.profileId },
+        session: { id: result.sessionId },
+        errors: [],
+        warnings: [],
+      };
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/quarantine/:id',
+    {
+      schema: {
+        summary: 'Drop a quarantined request',
+        tags: ['quarantine'],
+        security,
+        params: idParamSchema,
+        response: { 204: { type: 'null', description: 'dropped' }, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      if (!(await store.deleteQuarantine(request.params.id.toLowerCase()))) throw errors.notFound('Quarantined request not found');
+      return reply.code(204).send();
+    },
+  );
+}

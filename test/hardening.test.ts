@@ -1,0 +1,305 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STORES, startTestServer, type TestServer } from './helpers.js';
+
+const hex = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest('hex');
+const b64 = (key: string | Buffer, data: string, alg = 'sha256') => createHmac(alg, key).update(data).digest('base64');
+const now = () => Math.floor(Date.now() / 1000);
+
+async function send(t: TestServer, path: string, body: string, headers: Record<string, string> = {}) {
+  const res = await t.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: JSON.parse(text) as any };
+}
+
+const storedFor = async (t: TestServer, source: string) =>
+  (await t.api('GET', `/api/events?source=${source}&limit=1000`)).body.items as any[];
+const quarantined = async (t: TestServer, source: string) =>
+  (await t.api('GET', `/api/quarantine?source=${source}`)).body.items as any[];
+
+for (const store of STORES) {
+  describe(`hardening on ${store}`, () => {
+    let t: TestServer;
+    beforeAll(async () => {
+      t = await startTestServer({ INTAKE_QUARANTINE_MAX: '5' }, undefined, store);
+    });
+    afterAll(() => t.close());
+
+    const verified = (verify: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      t.source({ config: { verify, ...extra } });
+
+    describe('§1 sender verification', () => {
+      const body = JSON.stringify({ id: 'evt_1', type: 'charge.succeeded', data: { amount: 100 } });
+
+      it('stripe: t=…,v1=… over "<t>.<body>"; tampered body, stale timestamp and rotated secret', async () => {
+        const source = await verified({ scheme: 'stripe', secrets: ['whsec_old_secret_value', 'whsec_new_secret_value'] });
+        const t0 = now();
+        const sign = (secret: string, ts: number, payload: string) => `t=${ts},v1=${hex(secret, `${ts}.${payload}`)}`;
+        const ok = await send(t, `/collect/charge/${source}`, body, { 'stripe-signature': sign('whsec_new_secret_value', t0, body) });
+        expect(ok.status).toBe(200);
+        // Either active secret verifies (rotation); one of several v1 signatures suffices.
+        const second = body.replace('evt_1', 'evt_2');
+        const rotated = `t=${t0},v1=${'0'.repeat(64)},v1=${hex('whsec_old_secret_value', `${t0}.${second}`)}`;
+        expect((await send(t, `/collect/charge/${source}`, second, { 'stripe-signature': rotated })).status).toBe(200);
+        const tampered = await send(t, `/collect/charge/${source}`, body.replace('100', '999'), {
+          'stripe-signature': sign('whsec_new_secret_value', t0, body),
+        });
+        expect(tampered).toMatchObject({ status: 401, body: { detail: 'Signature verification failed' } });
+        const stale = await send(t, `/collect/charge/${source}`, body, {
+          'stripe-signature': sign('whsec_new_secret_value', t0 - 3600, body),
+        });
+        expect(stale).toMatchObject({ status: 401, body: { detail: 'Signature verification failed: timestamp outside tolerance' } });
+        const wrong = await send(t, `/collect/charge/${source}`, body, { 'stripe-signature': sign('whsec_other', t0, body) });
+        expect(wrong.status).toBe(401);
+        expect((await send(t, `/collect/charge/${source}`, body)).status).toBe(401);
+        expect(await storedFor(t, source)).toHaveLength(2);
+        expect((await quarantined(t, source)).map((q) => q.reason).sort()).toEqual([
+          'SIGNATURE_FAILED',
+          'SIGNATURE_FAILED',
+          'SIGNATURE_FAILED',
+          'SIGNATURE_STALE',
+        ]);
+      });
+
+      it('github: X-Hub-Signature-256 sha256=<hex> over the body', async () => {
+        const source = await verified({ scheme: 'github', secrets: ['gh-secret'] });
+        const good = { 'x-hub-signature-256': `sha256=${hex('gh-secret', body)}` };
+        expect((await send(t, `/collect/push/${source}`, body, good)).status).toBe(200);
+        expect((await send(t, `/collect/push/${source}`, `${body} `, good)).status).toBe(401);
+        expect((await send(t, `/collect/push/${source}`, body, { 'x-hub-signature-256': hex('gh-secret', body) })).status).toBe(401);
+      });
+
+      it('shopify: X-Shopify-Hmac-Sha256 base64 over the body', async () => {
+        const source = await verified({ scheme: 'shopify', secrets: ['shpss_secret'] });
+        expect((await send(t, `/collect/order/${source}`, body, { 'x-shopify-hmac-sha256': b64('shpss_secret', body) })).status).toBe(200);
+        expect((await send(t, `/collect/order/${source}`, body, { 'x-shopify-hmac-sha256': b64('shpss_other', body) })).status).toBe(401);
+      });
+
+      it('slack: v0=<hex> over "v0:<ts>:<body>", timestamp within tolerance', async () => {
+        const source = await verified({ scheme: 'slack', secrets: ['slack-signing'], tolerance_s: 60 });
+        const ts = String(now());
+        const headers = (secret: string, stamp: string, payload: string) => ({
+          'x-slack-request-timestamp': stamp,
+          'x-slack-signature': `v0=${hex(secret, `v0:${stamp}:${payload}`)}`,
+        });
+        expect((await send(t, `/collect/cmd/${source}`, body, headers('slack-signing', ts, body))).status).toBe(200);
+        const old = String(now() - 120);
+        expect((await send(t, `/collect/cmd/${source}`, body, headers('slack-signing', old, body))).body.detail).toContain('tolerance');
+        expect((await send(t, `/collect/cmd/${source}`, '{}', headers('slack-signing', ts, body))).status).toBe(401);
+      });
+
+      it('standard webhooks: v1,<base64> over "<id>.<ts>.<body>" with the base64 key after whsec_', async () => {
+        const key = Buffer.from('standard-webhooks-key-bytes');
+        const source = await verified({ scheme: 'standard', secrets: [`whsec_${key.toString('base64')}`] });
+        const id = `msg_${randomUUID()}`;
+        const ts = String(now());
+        const sig = b64(key, `${id}.${ts}.${body}`);
+        const headers = { 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,bm9wZQ== v1,${sig}` };
+        expect((await send(t, `/collect/evt/${source}`, body, headers)).status).toBe(200);
+        expect((await send(t, `/collect/evt/${source}`, body, { ...headers, 'webhook-id': 'msg_other' })).status).toBe(401);
+        const stale = String(now() - 1000);
+        const staleHeaders = { ...headers, 'webhook-timestamp': stale, 'webhook-signature': `v1,${b64(key, `${id}.${stale}.${body}`)}` };
+        expect((await send(t, `/collect/evt/${source}`, body, staleHeaders)).body.detail).toContain('tolerance');
+      });
+
+      it('hmac: the configured header, algorithm, encoding and prefix', async () => {
+        const source = await verified({ scheme: 'hmac', secrets: ['generic'], header: 'X-Signature', algorithm: 'sha512', encoding: 'base64', prefix: 'sha512=' });
+        const sig = `sha512=${b64('generic', body, 'sha512')}`;
+        expect((await send(t, `/collect/x/${source}`, body, { 'x-signature': sig })).status).toBe(200);
+        expect((await send(t, `/collect/x/${source}`, body, { 'x-signature': sig.slice(7) })).status).toBe(401);
+      });
+
+      it('basic: Authorization Basic user:password', async () => {
+        const source = await verified({ scheme: 'basic', secrets: ['hook:pa55word'] });
+        const auth = (pair: string) => ({ authorization: `Basic ${Buffer.from(pair).toString('base64')}` });
+        expect((await send(t, `/collect/x/${source}`, body, auth('hook:pa55word'))).status).toBe(200);
+        expect((await send(t, `/collect/x/${source}`, body, auth('hook:nope'))).status).toBe(401);
+      });
+
+      it('token: header or ?token=, and the token is never stored with the event', async () => {
+        const source = await verified({ scheme: 'token', secrets: ['tok-123456789'] });
+        const viaHeader = await send(t, `/collect/x/${source}?a=1`, body, { 'x-intake-token': 'tok-123456789' });
+        expect(viaHeader.status).toBe(200);
+        const pixel = await t.fetch(`/collect/open/${source}?token=tok-123456789&campaign=c1`);
+        expect(pixel.status).toBe(200);
+        const [id] = ((await pixel.json()) as any).events;
+        const event = (await t.api('GET', `/api/events/${id}`)).body;
+        expect(event.properties).toEqual({ campaign: 'c1' });
+        expect(event.request.query).toBe('campaign=c1');
+        const headerEvent = (await t.api('GET', `/api/events/${viaHeader.body.events[0]}`)).body;
+        expect(headerEvent.request.headers['x-intake-token']).toBeUndefined();
+        expect((await t.fetch(`/collect/open/${source}?token=wrong`)).status).toBe(401);
+      });
+
+      it('refuses a session id in the URL unless allow_url_session', async () => {
+        const strict = await verified({ scheme: 'token', secrets: ['tok-abcdefghijk'] });
+        const res = await send(t, `/collect/x/${strict}/sess-1`, '{}', { 'x-intake-token': 'tok-abcdefghijk' });
+        expect(res).toMatchObject({ status: 403, body: { detail: 'This source does not accept a session id in the URL' } });
+        const open = await verified({ scheme: 'token', secrets: ['tok-abcdefghijk'], allow_url_session: true });
+        expect((await send(t, `/collect/x/${open}/sess-1`, '{}', { 'x-intake-token': 'tok-abcdefghijk' })).status).toBe(200);
+      });
+
+      it('secrets are write-only: masked when read, kept when the mask is sent back', async () => {
+        const created = await t.api('POST', '/api/sources', {
+          name: 's',
+          config: { verify: { scheme: 'github', secrets: ['whsec_abcdefghijklmnop1234'] } },
+        });
+        expect(created.body.config.verify.secrets).toEqual(['whsec_…1234']);
+        expect(JSON.stringify(created.body)).not.toContain('abcdefghijklmnop');
+        const read = (await t.api('GET', `/api/sources/${created.body.id}`)).body;
+        const patched = await t.api('PATCH', `/api/sources/${created.body.id}`, {
+          config: { ...read.config, verify: { ...read.config.verify, tolerance_s: 60 } },
+        });
+        expect(patched.status).toBe(200);
+        const signed = { 'x-hub-signature-256': `sha256=${hex('whsec_abcdefghijklmnop1234', body)}` };
+        expect((await send(t, `/collect/push/${created.body.id}`, body, signed)).status).toBe(200);
+      });
+
+      it('refuses a bad verify config when the source is saved', async () => {
+        for (const verify of [{ scheme: 'md5', secrets: ['x'] }, { scheme: 'github', secrets: [] }, { scheme: 'hmac', secrets: ['x'] }, { scheme: 'basic', secrets: ['nocolon'] }]) {
+          const res = await t.api('POST', '/api/sources', { name: 's', config: { verify } });
+          expect(res.status).toBe(422);
+          expect(res.body.detail).toMatch(/^config\.verify/);
+        }
+      });
+    });
+
+    describe('§2 exactly-once storage of retried deliveries', () => {
+      it('default keys: Idempotency-Key, webhook-id, X-GitHub-Delivery, X-Shopify-Webhook-Id', async () => {
+        for (const header of ['idempotency-key', 'webhook-id', 'x-github-delivery', 'x-shopify-webhook-id']) {
+          const source = await t.source();
+          const key = randomUUID();
+          const first = await send(t, `/collect/x/${source}`, '{"n":1}', { [header]: key });
+          const retry = await send(t, `/collect/x/${source}`, '{"n":2}', { [header]: key });
+          expect(first.headers.get('idempotent-replayed')).toBeNull();
+          expect(retry.headers.get('idempotent-replayed')).toBe('true');
+          expect(retry.body).toEqual(first.body);
+          expect(await storedFor(t, source)).toHaveLength(1);
+        }
+      });
+
+      it("stripe sources: the event's id", async () => {
+        const source = await verified({ scheme: 'stripe', secrets: ['whsec_idem'] });
+        const payload = JSON.stringify({ id: `evt_${randomUUID()}`, type: 'x' });
+        const ts = now();
+        const headers = { 'stripe-signature': `t=${ts},v1=${hex('whsec_idem', `${ts}.${payload}`)}` };
+        const first = await send(t, `/collect/x/${source}`, payload, headers);
+        const retry = await send(t, `/collect/x/${source}`, payload, headers);
+        expect(retry.body.events).toEqual(first.body.events);
+        expect(await storedFor(t, source)).toHaveLength(1);
+      });
+
+      it('configured keys (first present wins), content mode and off', async () => {
+        const from = await t.source({ config: { idempotency: { from: ['header:x-request-id', 'body:data.id', 'query:delivery'] } } });
+        await send(t, `/collect/x/${from}`, '{"data":{"id":"d1"}}');
+        await send(t, `/collect/x/${from}`, '{"data":{"id":"d1"},"again":true}');
+        await send(t, `/collect/x/${from}?delivery=q1`, '{}');
+        await send(t, `/collect/x/${from}?delivery=q1`, '{}');
+        await send(t, `/collect/x/${from}`, '{"data":{"id":"d1"}}', { 'x-request-id': 'r1' });
+        expect(await storedFor(t, from)).toHaveLength(3);
+
+        const content = await t.source({ config: { idempotency: { mode: 'content' } } });
+        await send(t, `/collect/x/${content}`, '{"a":1}');
+        await send(t, `/collect/x/${content}`, '{"a":1}');
+        await send(t, `/collect/x/${content}`, '{"a":2}');
+        expect(await storedFor(t, content)).toHaveLength(2);
+
+        const off = await t.source({ config: { idempotency: { mode: 'off' } } });
+        await send(t, `/collect/x/${off}`, '{}', { 'idempotency-key': 'same' });
+        await send(t, `/collect/x/${off}`, '{}', { 'idempotency-key': 'same' });
+        expect(await storedFor(t, off)).toHaveLength(2);
+      });
+
+      it('keys are scoped to the source', async () => {
+        const a = await t.source();
+        const b = await t.source();
+        await send(t, `/collect/x/${a}`, '{}', { 'idempotency-key': 'shared' });
+        const other = await send(t, `/collect/x/${b}`, '{}', { 'idempotency-key': 'shared' });
+        expect(other.headers.get('idempotent-replayed')).toBeNull();
+        expect(await storedFor(t, b)).toHaveLength(1);
+      });
+
+      it('concurrent duplicates store once and all answer with the same event ids', async () => {
+        const source = await t.source();
+        const key = randomUUID();
+        const session = `idem-${randomUUID()}`;
+        const answers = await Promise.all(
+          Array.from({ length: 20 }, () => send(t, `/collect/x/${source}/${session}`, '{"once":true}', { 'idempotency-key': key })),
+        );
+        expect(new Set(answers.map((a) => JSON.stringify(a.body.events))).size).toBe(1);
+        expect(answers.filter((a) => a.headers.get('idempotent-replayed') === null)).toHaveLength(1);
+        expect(await storedFor(t, source)).toHaveLength(1);
+      });
+    });
+
+    describe('§4 quarantine and re-ingest', () => {
+      it('keeps refusals an operator can fix, with the raw body and redacted headers; not unknown sources', async () => {
+        const source = await t.source();
+        const res = await send(t, `/collect/x/${source}?q=1`, '{"broken": ', { authorization: 'Bearer secret', cookie: 'c=1', 'x-trace': 't1' });
+        expect(res.status).toBe(400);
+        const [item] = await quarantined(t, source);
+        expect(item).toMatchObject({ source, reason: 'INVALID_JSON', method: 'POST', query: 'q=1', size: 11 });
+        const full = (await t.api('GET', `/api/quarantine/${item.id}`)).body;
+        expect(Buffer.from(full.body, 'base64').toString()).toBe('{"broken": ');
+        expect(full.body_text).toBe('{"broken": ');
+        const names = full.headers.map(([name]: string[]) => name);
+        expect(names).toContain('x-trace');
+        expect(names).not.toContain('authorization');
+        expect(names).not.toContain('cookie');
+        await send(t, '/collect/x/no-such-source-q', '{"broken": ');
+        expect(await quarantined(t, 'no-such-source-q')).toEqual([]);
+        expect((await t.api('GET', `/api/quarantine?reason=invalid_json`)).body.items.length).toBeGreaterThan(0);
+      });
+
+      it('replay: after the operator fixes the secret, the stored request is collected with its first time', async () => {
+        const source = await verified({ scheme: 'github', secrets: ['old-secret'] });
+        const payload = '{"ref":"main"}';
+        const refused = await send(t, `/collect/push/${source}`, payload, {
+          'x-hub-signature-256': `sha256=${hex('new-secret', payload)}`,
+          'x-github-delivery': 'delivery-1',
+        });
+        expect(refused.status).toBe(401);
+        const [item] = await quarantined(t, source);
+        const stillRefused = await t.api('POST', `/api/quarantine/${item.id}/replay`);
+        expect(stillRefused.status).toBe(401);
+        expect(await quarantined(t, source)).toHaveLength(1);
+
+        await t.api('PATCH', `/api/sources/${source}`, { config: { verify: { scheme: 'github', secrets: ['new-secret'] } } });
+        const replayed = await t.api('POST', `/api/quarantine/${item.id}/replay`);
+        expect(replayed.status).toBe(200);
+        expect(replayed.body.events).toHaveLength(1);
+        const event = (await t.api('GET', `/api/events/${replayed.body.events[0]}`)).body;
+        expect(event.properties).toEqual({ ref: 'main' });
+        expect(event.metadata.time.insert).toBe(item.received_at);
+        expect(await quarantined(t, source)).toEqual([]);
+
+        // The delivery id came along: the sender's own retry is not stored twice.
+        const retry = await send(t, `/collect/push/${source}`, payload, {
+          'x-hub-signature-256': `sha256=${hex('new-secret', payload)}`,
+          'x-github-delivery': 'delivery-1',
+        });
+        expect(retry.headers.get('idempotent-replayed')).toBe('true');
+        expect(await storedFor(t, source)).toHaveLength(1);
+      });
+
+      it('delete drops one; unknown ids are 404', async () => {
+        const source = await t.source();
+        await send(t, `/collect/x/${source}`, '[]');
+        const [item] = await quarantined(t, source);
+        expect((await t.api('DELETE', `/api/quarantine/${item.id}`)).status).toBe(204);
+        expect((await t.api('GET', `/api/quarantine/${item.id}`)).status).toBe(404);
+        expect((await t.api('DELETE', `/api/quarantine/${item.id}`)).status).toBe(404);
+        expect((await t.api('POST', `/api/quarantine/${randomUUID()}/replay`)).status).toBe(404);
+      });
+
+      it('is capped per source (INTAKE_QUARANTINE_MAX), oldest dropped first', async () => {
+        const source = await t.source();
+        for (let i = 0; i < 7; i++) await send(t, `/collect/x/${source}`, `{"n":${i},`);
+        const items = await quarantined(t, source);
+        expect(items).toHaveLength(5);
+        const bodies = await Promise.all(items.map(async (q) => (await t.api('GET', `/api/quarantine/${q.id}`)).body.body_text));
+        expect(bodies).toEqual(['{"n":6,', '{"n":5,', '{"n":4,', '{"n":3,', '{"n":2,']);
+      });
+    });
+  });
+}

@@ -1,4 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORES, startTestServer, type TestServer } from './helpers.js';
 
@@ -232,6 +234,70 @@ for (const store of STORES) {
       });
     });
 
+    describe('§3 limits and back-pressure', () => {
+      const sendBytes = (path: string, body: Buffer, headers: Record<string, string>) =>
+        t.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+      it("a source's max_body_bytes: 413, with what was read kept in quarantine", async () => {
+        const source = await t.source({ config: { max_body_bytes: 100 } });
+        const small = await sendBytes(`/collect/x/${source}`, Buffer.from(JSON.stringify({ a: 'x'.repeat(80) })), {});
+        expect(small.status).toBe(200);
+        const big = await sendBytes(`/collect/x/${source}`, Buffer.from(JSON.stringify({ a: 'x'.repeat(200) })), {});
+        expect(big.status).toBe(413);
+        expect(await big.json()).toEqual({ detail: 'Request body is larger than the limit of 100 bytes' });
+        const [item] = await quarantined(t, source);
+        expect(item).toMatchObject({ reason: 'BODY_TOO_LARGE', truncated: true });
+      });
+
+      it('gzip, deflate and br bodies are decompressed; the limit applies to the decompressed bytes', async () => {
+        const source = await t.source({ config: { max_body_bytes: 10_000 } });
+        const payload = Buffer.from(JSON.stringify({ compressed: true }));
+        for (const [encoding, bytes] of [
+          ['gzip', gzipSync(payload)],
+          ['deflate', deflateSync(payload)],
+          ['br', brotliCompressSync(payload)],
+        ] as const) {
+          const res = await sendBytes(`/collect/x/${source}`, bytes, { 'content-encoding': encoding });
+          expect(res.status, encoding).toBe(200);
+          const [id] = ((await res.json()) as any).events;
+          expect((await t.api('GET', `/api/events/${id}`)).body.properties).toEqual({ compressed: true });
+        }
+        const bomb = gzipSync(Buffer.from(`{"z":"${'0'.repeat(5_000_000)}"}`));
+        expect(bomb.length).toBeLessThan(10_000);
+        expect((await sendBytes(`/collect/x/${source}`, bomb, { 'content-encoding': 'gzip' })).status).toBe(413);
+        expect((await sendBytes(`/collect/x/${source}`, payload, { 'content-encoding': 'compress' })).status).toBe(415);
+        const corrupt = await sendBytes(`/collect/x/${source}`, Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' });
+        expect(corrupt.status).toBe(400);
+        expect(await corrupt.json()).toEqual({ detail: 'Invalid gzip body' });
+      });
+
+      it('JSON nested deeper than 64 or with more than 10,000 keys: 422', async () => {
+        const source = await t.source();
+        const deep = `${'{"a":'.repeat(65)}1${'}'.repeat(65)}`;
+        const tooDeep = await send(t, `/collect/x/${source}`, deep);
+        expect(tooDeep).toMatchObject({ status: 422, body: { detail: 'JSON body is too complex: nested deeper than 64 levels' } });
+        expect((await send(t, `/collect/x/${source}`, `${'{"a":'.repeat(64)}1${'}'.repeat(64)}`)).status).toBe(200);
+        const wide = JSON.stringify(Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [`k${i}`, i])));
+        expect((await send(t, `/collect/x/${source}`, wide)).body.detail).toBe('JSON body is too complex: more than 10000 keys');
+        expect((await send(t, `/collect/x/${source}`, '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]')).status).toBe(422);
+      });
+
+      it('a per-source rate limit: 429 with Retry-After, other sources unaffected', async () => {
+        const source = await t.source({ config: { rate_limit: { per_second: 1, burst: 3 } } });
+        const statuses: number[] = [];
+        let retryAfter: string | null = null;
+        for (let i = 0; i < 5; i++) {
+          const res = await send(t, `/collect/x/${source}`, '{}');
+          statuses.push(res.status);
+          if (res.status === 429) retryAfter = res.headers.get('retry-after');
+        }
+        expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);
+        expect(statuses.slice(3)).toContain(429);
+        expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+        expect((await send(t, `/collect/x/${await t.source()}`, '{}')).status).toBe(200);
+      });
+    });
+
     describe('§4 quarantine and re-ingest', () => {
       it('keeps refusals an operator can fix, with the raw body and redacted headers; not unknown sources', async () => {
         const source = await t.source();
@@ -303,3 +369,32 @@ for (const store of STORES) {
     });
   });
 }
+
+describe('§3 a global cap on requests in progress', () => {
+  it('answers 503 with Retry-After beyond INTAKE_MAX_INFLIGHT', async () => {
+    const t = await startTestServer({ INTAKE_MAX_INFLIGHT: '1' });
+    try {
+      const source = await t.source();
+      const { hostname, port } = new URL(t.url);
+      // One request that sends half its body and waits.
+      const slow = httpRequest({
+        hostname,
+        port,
+        method: 'POST',
+        path: `/collect/slow/${source}`,
+        headers: { 'content-type': 'application/json', 'content-length': '10' },
+      });
+      const slowAnswer = new Promise<number>((resolve) => slow.on('response', (res) => resolve(res.statusCode ?? 0)));
+      slow.write('{"a":');
+      await new Promise((r) => setTimeout(r, 200));
+      const refused = await t.fetch(`/collect/x/${source}`, { method: 'POST', body: '{}' });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      slow.end('1234}');
+      expect(await slowAnswer).toBe(200);
+      expect((await t.fetch(`/collect/x/${source}`, { method: 'POST', body: '{}' })).status).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -12,6 +12,7 @@ import { parseBody } from './parse-body.js';
 import { parseParams, type CollectParams } from './parse-params.js';
 import { parseQuery, withoutQueryParam } from './parse-query.js';
 import { quarantineRefusal, shouldQuarantine } from './quarantine-refusal.js';
+import type { RateLimiter } from './rate-limiter.js';
 import { validateSource } from './validate-source.js';
 import { verifySender } from './verify-sender.js';
 
@@ -26,6 +27,8 @@ export interface CollectInput {
   /** Node's raw header list: `[name, value, name, value …]`. */
   rawHeaders: readonly string[];
   body: Buffer;
+  /** The body went past the size limit; `body` holds what was read up to it. */
+  bodyTooLarge?: boolean;
   ip: string | null;
   /** When it was first received; a quarantine replay passes the original time. */
   receivedAt?: Date;
@@ -52,6 +55,9 @@ export interface CollectDeps {
   hashKey: string;
   /** Refused requests kept per source at most (hardening.md §4). */
   quarantineMax: number;
+  /** The largest body accepted, unless a source sets a smaller one (hardening.md §3). */
+  bodyLimit: number;
+  rateLimiter: RateLimiter;
 }
 
 /**
@@ -69,7 +75,7 @@ export async function collect(input: CollectInput, deps: CollectDeps): Promise<C
     return await collectFor(source, config, params, input, deps, receivedAt);
   } catch (error) {
     if (input.replayOf === undefined && error instanceof IntakeError && shouldQuarantine(error))
-      await quarantineRefusal(error, { source, config, input, receivedAt }, deps);
+      await quarantineRefusal(error, { source, config, input, receivedAt, truncated: input.bodyTooLarge === true }, deps);
     throw error;
   }
 }
@@ -82,6 +88,11 @@ async function collectFor(
   deps: CollectDeps,
   receivedAt: Date,
 ): Promise<CollectResult> {
+  if (config.rateLimit !== null && input.replayOf === undefined) {
+    const wait = deps.rateLimiter.take(source.id, config.rateLimit);
+    if (wait > 0) throw errors.rateLimited(wait);
+  }
+  if (input.bodyTooLarge === true) throw errors.bodyTooLarge(Math.min(deps.bodyLimit, config.maxBodyBytes ?? Infinity));
   let query = input.query;
   if (config.verify !== null) {
     // A verified sender should not let whoever knows a session id write into it (hardening.md §1).

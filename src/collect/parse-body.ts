@@ -1,8 +1,12 @@
 import { TextDecoder } from 'node:util';
 import busboy from 'busboy';
 import { errors, IntakeError } from '../domain/errors.js';
-import { compactJson, splitJsonArray, toJsonText, type JsonText } from '../domain/json-text.js';
+import { compactJson, jsonShape, splitJsonArray, toJsonText, type JsonText } from '../domain/json-text.js';
 import { addField, newFields, parseQuery, type Fields } from './parse-query.js';
+
+/** JSON bodies deeper or with more keys in total are refused (hardening.md §3). */
+const MAX_JSON_DEPTH = 64;
+const MAX_JSON_KEYS = 10_000;
 
 /** A parsed `Content-Type`: media type lower-cased, parameters by lower-cased name. */
 export interface MediaType {
@@ -107,6 +111,10 @@ function decodeText(body: Buffer, media: MediaType | null): string {
  */
 export function parseJson(text: string): JsonText[] {
   if (text.trim() === '') return [toJsonText({})];
+  // Checked before parsing: a deeply nested body must not reach the parser (hardening.md §3).
+  const shape = jsonShape(text);
+  if (shape.depth > MAX_JSON_DEPTH) throw errors.jsonTooComplex(`nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (shape.keys > MAX_JSON_KEYS) throw errors.jsonTooComplex(`more than ${MAX_JSON_KEYS} keys`);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -25,6 +25,7 @@ export class SourceCache {
   private version = -1;
   private timer: NodeJS.Timeout | null = null;
   private unwatch: (() => void) | null = null;
+  private loading: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: Store,
@@ -60,14 +61,26 @@ export class SourceCache {
   }
 
   /** Reloads when the store's version moved since the last load. */
-  async refresh(): Promise<void> {
-    const version = await this.store.sourcesVersion();
-    if (version !== this.version) await this.load(version);
+  refresh(): Promise<void> {
+    return this.oneAtATime(async () => {
+      const version = await this.store.sourcesVersion();
+      if (version !== this.version) await this.load(version);
+    });
   }
 
   /** Reloads now, e.g. right after this process changed a source. */
-  async reload(): Promise<void> {
-    await this.load(await this.store.sourcesVersion());
+  reload(): Promise<void> {
+    return this.oneAtATime(async () => this.load(await this.store.sourcesVersion()));
+  }
+
+  /**
+   * Loads run one after another: a poll that read the sources just before a change must not
+   * finish after, and overwrite, the reload that the change itself asked for.
+   */
+  private oneAtATime(load: () => Promise<void>): Promise<void> {
+    const next = this.loading.then(load, load);
+    this.loading = next.catch(() => undefined);
+    return next;
   }
 
   private async load(version: number): Promise<void> {

@@ -56,6 +56,13 @@ export const errors = {
     new IntakeError('INVALID_MULTIPART', 400, `Invalid multipart body: ${reason}`),
   propertiesNotObject: () =>
     new IntakeError('PROPERTIES_NOT_OBJECT', 422, 'Event properties must be a JSON object'),
+  jsonTooComplex: (why: string) => new IntakeError('JSON_TOO_COMPLEX', 422, `JSON body is too complex: ${why}`),
+  rateLimited: (retryAfterS: number) =>
+    new IntakeError('RATE_LIMITED', 429, 'Too many requests for this source; retry later', {
+      'retry-after': String(retryAfterS),
+    }),
+  overloaded: () =>
+    new IntakeError('OVERLOADED', 503, 'Too many requests in progress; retry later', { 'retry-after': '1' }),
   emptyBatch: () => new IntakeError('EMPTY_BATCH', 422, 'A JSON array body must hold at least one event object'),
   batchElementNotObject: (index: number) =>
     new IntakeError('BATCH_ELEMENT_NOT_OBJECT', 422, `Element ${index} of the JSON array body is not an object`),

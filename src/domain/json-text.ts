@@ -65,3 +65,22 @@ export function splitJsonArray(compactArray: string): JsonText[] {
   if (compactArray.length > 2) elements.push(compactArray.slice(start, compactArray.length - 1) as JsonText);
   return elements;
 }
+
+/** Nesting depth and number of object keys of JSON text, counted without parsing it. */
+export function jsonShape(text: string): { depth: number; keys: number } {
+  let depth = 0;
+  let maxDepth = 0;
+  let keys = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === 0x7b || c === 0x5b) maxDepth = Math.max(maxDepth, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === 0x3a) keys++;
+  }
+  return { depth: maxDepth, keys };
+}

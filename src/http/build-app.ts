@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { CollectDeps } from '../collect/collect.js';
+import { RateLimiter } from '../collect/rate-limiter.js';
 import type { SourceCache } from '../collect/source-cache.js';
 import type { Config } from '../config.js';
 import { errors } from '../domain/errors.js';
@@ -11,6 +12,7 @@ import { collectRoutes } from './collect-routes.js';
 import { errorReply, installErrorHandling } from './error-handler.js';
 import { mappingRoutes } from './mapping-routes.js';
 import { methodNotAllowed } from './method-not-allowed.js';
+import { profileLookupRoutes } from './profile-lookup-routes.js';
 import { quarantineRoutes } from './quarantine-routes.js';
 
 export interface AppDeps {
@@ -71,6 +73,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logger: { level: config.logLevel },
     genReqId: () => randomUUID(),
     bodyLimit: config.bodyLimit,
+    // Slow senders (hardening.md §3): headers within 10 s, the whole request within 30 s, else
+    // Node answers 408 and closes the connection; deadlines are checked every second.
+    http: { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 },
+    requestTimeout: 30_000,
     trustProxy: trustProxyOption(config),
     // No cap of the router's own: an over-long path parameter reaches the collector and is a 422
     // naming it (collector.md §1). Node's header size limit (16 KiB) bounds the whole URL anyway.
@@ -126,13 +132,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     mappingFor: (type, sourceId) => deps.sources.mappingFor(type, sourceId),
     hashKey: deps.hashKey,
     quarantineMax: config.quarantineMax,
+    bodyLimit: config.bodyLimit,
+    rateLimiter: new RateLimiter(),
   };
-  await app.register((scope) => collectRoutes(scope, collectDeps));
+  await app.register((scope) =>
+    collectRoutes(scope, collectDeps, { bodyLimit: config.bodyLimit, maxInflight: config.maxInflight }),
+  );
   await app.register((scope) => apiRoutes(scope, deps), { prefix: '/api' });
   await app.register((scope) => mappingRoutes(scope, deps), { prefix: '/api' });
   await app.register((scope) => quarantineRoutes(scope, { collect: collectDeps, adminToken: deps.adminToken }), {
     prefix: '/api',
   });
+  await app.register((scope) => profileLookupRoutes(scope, deps), { prefix: '/api' });
 
   app.get(
     '/health',

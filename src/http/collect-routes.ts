@@ -1,5 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { collect, type CollectDeps } from '../collect/collect.js';
+import { errors } from '../domain/errors.js';
+import { normalizeSourceId } from '../domain/source.js';
+import { parseWebhookConfig } from '../domain/webhook-config.js';
+import { readBody, type ReadBody } from './read-body.js';
 import { collectResponseSchema, errorResponses } from './schemas.js';
 
 interface CollectParams {
@@ -9,6 +13,8 @@ interface CollectParams {
 }
 
 const EMPTY = Buffer.alloc(0);
+const isReadBody = (body: unknown): body is ReadBody =>
+  typeof body === 'object' && body !== null && Buffer.isBuffer((body as ReadBody).bytes);
 
 const paramsSchema = (withSession: boolean) => ({
   type: 'object',
@@ -23,11 +29,42 @@ const paramsSchema = (withSession: boolean) => ({
  * The four collector routes (collector.md §1). The route only turns the request into plain data
  * for the pipeline and the pipeline's result into Tracardi's response body.
  */
-export async function collectRoutes(app: FastifyInstance, deps: CollectDeps): Promise<void> {
+export async function collectRoutes(
+  app: FastifyInstance,
+  deps: CollectDeps,
+  limits: { bodyLimit: number; maxInflight: number },
+): Promise<void> {
+  const { bodyLimit, maxInflight } = limits;
   // Every body arrives as raw bytes: the pipeline picks the parser (collector.md §2), and the
   // raw bytes stay available for signature checks.
+  // A global cap on collector requests in progress (hardening.md §3): beyond it, 503 at once
+  // rather than queueing without bound. Counted until the response is finished or abandoned.
+  let inflight = 0;
+  app.addHook('onRequest', async (request) => {
+    if (inflight >= maxInflight) throw errors.overloaded();
+    inflight++;
+    request.raw.once('close', () => inflight--);
+  });
+
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', (request, payload, done) => {
+    const params = request.params as Partial<CollectParams>;
+    readBody(request.raw, payload, bodyLimitFor(params.source_id)).then(
+      (body) => done(null, body),
+      (error: Error) => done(error, undefined),
+    );
+  });
+
+  /** The global limit, or the source's own `max_body_bytes` when it is smaller. */
+  const bodyLimitFor = (rawSourceId: string | undefined): number => {
+    const source = rawSourceId === undefined ? undefined : deps.findSource(normalizeSourceId(rawSourceId));
+    if (source === undefined) return bodyLimit;
+    try {
+      return Math.min(bodyLimit, parseWebhookConfig(source.config).maxBodyBytes ?? bodyLimit);
+    } catch {
+      return bodyLimit;
+    }
+  };
 
   const handler = async (request: FastifyRequest<{ Params: CollectParams }>, reply: FastifyReply) => {
     const [path = '', query = ''] = splitUrl(request.url);
@@ -42,7 +79,8 @@ export async function collectRoutes(app: FastifyInstance, deps: CollectDeps): Pr
         path,
         query,
         rawHeaders: request.raw.rawHeaders,
-        body: Buffer.isBuffer(request.body) ? request.body : EMPTY,
+        body: isReadBody(request.body) ? request.body.bytes : EMPTY,
+        bodyTooLarge: isReadBody(request.body) && request.body.tooLarge,
         ip: request.ip ?? null,
       },
       deps,

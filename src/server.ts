@@ -4,6 +4,7 @@ import { resolveAdminToken } from './admin-token.js';
 import { SourceCache } from './collect/source-cache.js';
 import type { Config } from './config.js';
 import { buildApp } from './http/build-app.js';
+import { createMetrics } from './metrics.js';
 import { openStore } from './store/open-store.js';
 
 export interface RunningServer {
@@ -24,9 +25,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
   if (generated) process.stdout.write(`Generated admin token (saved in ${config.dataDir}/admin-token): ${token}\n`);
 
   let app: FastifyInstance | null = null;
+  const metrics = createMetrics();
   const logger = {
     error: (details: object, message: string) => app?.log.error(details, message),
     warn: (details: object, message: string) => app?.log.warn(details, message),
+    committed: (size: number, seconds: number) => {
+      metrics.commitBatchSize.observe(size);
+      metrics.commitSeconds.observe(seconds);
+    },
   };
   const store = await openStore(config, logger);
   const sources = new SourceCache(store, logger);
@@ -34,7 +40,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await sources.start();
     // Kept in the store, so every process on a shared database hashes ids alike.
     const hashKey = config.profileHashKey ?? (await store.profileHashKey(randomBytes(16).toString('hex')));
-    app = await buildApp({ config, store, sources, adminToken: token, hashKey });
+    app = await buildApp({ config, store, sources, adminToken: token, hashKey, metrics });
     app.addHook('onClose', async () => {
       sources.stop();
       await store.close();

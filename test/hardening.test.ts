@@ -398,3 +398,38 @@ describe('§3 a global cap on requests in progress', () => {
     }
   });
 });
+
+describe('§5 observability', () => {
+  it('serves Prometheus metrics prefixed intake_, and an X-Request-Id on every answer', async () => {
+    const t = await startTestServer();
+    try {
+      const source = await t.source();
+      const ok = await t.fetch(`/collect/x/${source}`, { method: 'POST', headers: { 'x-request-id': 'sender-id-1' }, body: '{}' });
+      expect(ok.headers.get('x-request-id')).toBe('sender-id-1');
+      await t.fetch(`/collect/x/${source}`, { method: 'POST', headers: { 'idempotency-key': 'k' }, body: '{}' });
+      await t.fetch(`/collect/x/${source}`, { method: 'POST', headers: { 'idempotency-key': 'k' }, body: '{}' });
+      const bad = await t.fetch(`/collect/x/${source}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
+      expect(bad.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      const odd = await t.fetch('/health', { headers: { 'x-request-id': 'bad id with spaces' } });
+      expect(odd.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      await t.fetch('/collect/x/nobody', { method: 'POST', body: '{}' });
+
+      const res = await t.fetch('/metrics');
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/plain');
+      const text = await res.text();
+      const names = [...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1] as string);
+      expect(names.every((n) => n.startsWith('intake_'))).toBe(true);
+      expect(text).toContain(`intake_requests_total{route="/collect/:event_type/:source_id",source="${source}",status="200"} 3`);
+      expect(text).toContain(`intake_requests_total{route="/collect/:event_type/:source_id",source="unknown",status="401"} 1`);
+      expect(text).toContain(`intake_events_stored_total{source="${source}"} 2`);
+      expect(text).toContain(`intake_idempotent_replays_total{source="${source}"} 1`);
+      expect(text).toContain('intake_rejected_total{reason="INVALID_JSON"} 1');
+      expect(text).toContain(`intake_quarantined_total{source="${source}",reason="INVALID_JSON"} 1`);
+      expect(text).toMatch(/intake_commit_batch_size_count \d+/);
+      expect(text).toMatch(/intake_commit_seconds_bucket/);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -58,6 +58,15 @@ export interface CollectDeps {
   /** The largest body accepted, unless a source sets a smaller one (hardening.md §3). */
   bodyLimit: number;
   rateLimiter: RateLimiter;
+  /** What the pipeline did, for metrics. */
+  report: CollectReport;
+}
+
+export interface CollectReport {
+  stored(sourceId: string, events: number): void;
+  replayed(sourceId: string): void;
+  refused(reason: string): void;
+  quarantined(sourceId: string, reason: string, dropped: number): void;
 }
 
 /**
@@ -67,15 +76,29 @@ export interface CollectDeps {
  * throws an `IntakeError` to refuse the request; a refusal the operator can fix is quarantined.
  */
 export async function collect(input: CollectInput, deps: CollectDeps): Promise<CollectResult> {
+  try {
+    return await collectChecked(input, deps);
+  } catch (error) {
+    if (error instanceof IntakeError) deps.report.refused(error.code);
+    throw error;
+  }
+}
+
+async function collectChecked(input: CollectInput, deps: CollectDeps): Promise<CollectResult> {
   const receivedAt = input.receivedAt ?? new Date();
   const params = parseParams(input.params);
   const source = validateSource(params.sourceId, deps.findSource);
   const config = parseWebhookConfig(source.config);
   try {
-    return await collectFor(source, config, params, input, deps, receivedAt);
+    const result = await collectFor(source, config, params, input, deps, receivedAt);
+    if (result.replayed) deps.report.replayed(source.id);
+    else deps.report.stored(source.id, result.events.length);
+    return result;
   } catch (error) {
-    if (input.replayOf === undefined && error instanceof IntakeError && shouldQuarantine(error))
-      await quarantineRefusal(error, { source, config, input, receivedAt, truncated: input.bodyTooLarge === true }, deps);
+    if (input.replayOf === undefined && error instanceof IntakeError && shouldQuarantine(error)) {
+      const dropped = await quarantineRefusal(error, { source, config, input, receivedAt, truncated: input.bodyTooLarge === true }, deps);
+      deps.report.quarantined(source.id, error.code, dropped);
+    }
     throw error;
   }
 }

@@ -27,12 +27,12 @@ const QUARANTINED = new Set([
 
 export const shouldQuarantine = (error: IntakeError): boolean => QUARANTINED.has(error.code);
 
-/** Keeps a refused request, secret headers removed, the body raw. */
+/** Keeps a refused request, secret headers removed, the body raw; resolves with how many old ones were dropped. */
 export async function quarantineRefusal(
   error: IntakeError,
   request: { source: Source; config: WebhookConfig; input: CollectInput; receivedAt: Date; truncated?: boolean },
   deps: Pick<CollectDeps, 'store' | 'quarantineMax'>,
-): Promise<void> {
+): Promise<number> {
   const { input, config } = request;
   const tokenHeader = config.verify?.scheme === 'token' ? (config.verify.header ?? 'x-intake-token') : null;
   const headers: [string, string][] = [];
@@ -41,7 +41,7 @@ export async function quarantineRefusal(
     if (!SECRET_HEADERS.has(name) && name !== tokenHeader) headers.push([name, input.rawHeaders[i + 1] as string]);
   }
   try {
-    await deps.store.quarantine(
+    return await deps.store.quarantine(
       {
         id: randomUUID(),
         source: request.source.id,

@@ -6,6 +6,7 @@ import { RateLimiter } from '../collect/rate-limiter.js';
 import type { SourceCache } from '../collect/source-cache.js';
 import type { Config } from '../config.js';
 import { errors } from '../domain/errors.js';
+import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import { apiRoutes } from './api-routes.js';
 import { collectRoutes } from './collect-routes.js';
@@ -22,6 +23,7 @@ export interface AppDeps {
   adminToken: string;
   /** The key of hashed profile ids (identity.md §4). */
   hashKey: string;
+  metrics: Metrics;
 }
 
 /** Documentation of the collector's request bodies, which are raw bytes to Fastify (see transform). */
@@ -70,8 +72,22 @@ function closeConnectionsWhenStopping(app: FastifyInstance): void {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
-    logger: { level: config.logLevel },
-    genReqId: () => randomUUID(),
+    logger: {
+      level: config.logLevel,
+      // Request lines are logged without a `?token=` value: a secret is never logged.
+      serializers: {
+        req: (request) => ({
+          method: request.method,
+          url: request.url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]'),
+          remoteAddress: request.ip,
+        }),
+      },
+    },
+    // The sender's X-Request-Id when it is a sane token, else a new one (hardening.md §5).
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.:@/+=-]{1,128}$/.test(given) ? given : randomUUID();
+    },
     bodyLimit: config.bodyLimit,
     // Slow senders (hardening.md §3): headers within 10 s, the whole request within 30 s, else
     // Node answers 408 and closes the connection; deadlines are checked every second.
@@ -100,6 +116,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   installErrorHandling(app, config.bodyLimit);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
   closeConnectionsWhenStopping(app);
   const notAllowed = methodNotAllowed(app);
   notAllowed.track();
@@ -134,9 +153,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     quarantineMax: config.quarantineMax,
     bodyLimit: config.bodyLimit,
     rateLimiter: new RateLimiter(),
+    report: {
+      stored: (source, n) => deps.metrics.eventsStored.inc({ source }, n),
+      replayed: (source) => deps.metrics.idempotentReplays.inc({ source }),
+      refused: (reason) => deps.metrics.rejected.inc({ reason }),
+      quarantined: (source, reason, dropped) => {
+        deps.metrics.quarantined.inc({ source, reason });
+        if (dropped > 0) deps.metrics.quarantineDropped.inc({ source }, dropped);
+      },
+    },
   };
   await app.register((scope) =>
-    collectRoutes(scope, collectDeps, { bodyLimit: config.bodyLimit, maxInflight: config.maxInflight }),
+    collectRoutes(scope, collectDeps, { bodyLimit: config.bodyLimit, maxInflight: config.maxInflight }, deps.metrics),
   );
   await app.register((scope) => apiRoutes(scope, deps), { prefix: '/api' });
   await app.register((scope) => mappingRoutes(scope, deps), { prefix: '/api' });
@@ -163,6 +191,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
+  );
 
   notAllowed.answer();
   return app;

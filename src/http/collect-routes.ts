@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { collect, type CollectDeps } from '../collect/collect.js';
 import { errors } from '../domain/errors.js';
+import type { Metrics } from '../metrics.js';
 import { normalizeSourceId } from '../domain/source.js';
 import { parseWebhookConfig } from '../domain/webhook-config.js';
 import { readBody, type ReadBody } from './read-body.js';
@@ -33,6 +34,7 @@ export async function collectRoutes(
   app: FastifyInstance,
   deps: CollectDeps,
   limits: { bodyLimit: number; maxInflight: number },
+  metrics: Metrics,
 ): Promise<void> {
   const { bodyLimit, maxInflight } = limits;
   // Every body arrives as raw bytes: the pipeline picks the parser (collector.md §2), and the
@@ -44,6 +46,15 @@ export async function collectRoutes(
     if (inflight >= maxInflight) throw errors.overloaded();
     inflight++;
     request.raw.once('close', () => inflight--);
+  });
+
+  // Every answer is counted by route, source (only a known one: a stranger's ids must not make
+  // new series) and status.
+  app.addHook('onResponse', async (request, reply) => {
+    const raw = (request.params as Partial<CollectParams>).source_id;
+    const id = raw === undefined ? undefined : normalizeSourceId(raw);
+    const source = id !== undefined && deps.findSource(id) !== undefined ? id : 'unknown';
+    metrics.requests.inc({ route: request.routeOptions.url ?? 'unknown', source, status: String(reply.statusCode) });
   });
 
   app.removeAllContentTypeParsers();

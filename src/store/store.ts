@@ -172,6 +172,9 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** Where a store reports what the operator should know: failures, and each group commit. */
 export interface StoreLogger {
   error(details: object, message: string): void;
+  /** A group commit finished: how many requests it held and how long it took. */
+  committed?(size: number, seconds: number): void;
 }

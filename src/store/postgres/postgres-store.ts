@@ -59,7 +59,9 @@ export class PostgresStore implements Store {
     private readonly pool: pg.Pool,
     private readonly logger: StoreLogger,
   ) {
-    this.committer = new GroupCommitter((units) => this.writeBatch(units), MAX_BATCH);
+    this.committer = new GroupCommitter((units) => this.writeBatch(units), MAX_BATCH, (size, seconds) =>
+      this.logger.committed?.(size, seconds),
+    );
   }
 
   collect(unit: CollectUnit): Promise<CollectOutcome> {

@@ -62,7 +62,9 @@ export class SqliteStore implements Store {
   ) {
     this.db = openDatabase(path);
     migrate(this.db);
-    this.committer = new GroupCommitter((units) => this.writeBatch(units), MAX_BATCH);
+    this.committer = new GroupCommitter((units) => this.writeBatch(units), MAX_BATCH, (size, seconds) =>
+      this.logger.committed?.(size, seconds),
+    );
     this.statements = {
       event: this.db.prepare<[string], string>('SELECT doc FROM events WHERE id = ?').pluck(),
       session: this.db.prepare<[string], string>('SELECT doc FROM sessions WHERE id = ?').pluck(),

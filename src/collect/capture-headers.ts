@@ -34,3 +34,11 @@ export function headerValue(rawHeaders: readonly string[], name: string): string
   }
   return undefined;
 }
+
+/** Every value of a header in the raw list, by lower-case name, in order. */
+export function headerValues(rawHeaders: readonly string[], name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2)
+    if ((rawHeaders[i] as string).toLowerCase() === name) values.push(rawHeaders[i + 1] as string);
+  return values;
+}

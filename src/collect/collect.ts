@@ -6,7 +6,7 @@ import type { Source } from '../domain/source.js';
 import { parseWebhookConfig, type WebhookConfig } from '../domain/webhook-config.js';
 import type { Store } from '../store/store.js';
 import { buildUnit } from './build-unit.js';
-import { captureHeaders, headerValue } from './capture-headers.js';
+import { captureHeaders, headerValues } from './capture-headers.js';
 import { idempotencyKey } from './idempotency-key.js';
 import { parseBody } from './parse-body.js';
 import { parseParams, type CollectParams } from './parse-params.js';
@@ -132,7 +132,7 @@ async function collectFor(
 
   const properties =
     input.method === 'POST'
-      ? await parseBody(headerValue(input.rawHeaders, 'content-type'), input.body)
+      ? await parseBody(contentTypeOf(input.rawHeaders), input.body)
       : [toJsonText(parseQuery(query))];
 
   const task = randomUUID();
@@ -178,4 +178,11 @@ async function collectFor(
     profileId: outcome.profileId,
     replayed: false,
   };
+}
+
+/** The one Content-Type of a request; two that differ leave the body's format unknown (400). */
+function contentTypeOf(rawHeaders: readonly string[]): string | undefined {
+  const values = headerValues(rawHeaders, 'content-type');
+  if (new Set(values.map((v) => v.trim().toLowerCase())).size > 1) throw errors.conflictingContentTypes();
+  return values[0];
 }

@@ -174,7 +174,14 @@ function parseMultipart(contentType: string, body: Buffer): Promise<Fields<strin
       stream.on('end', () => addField(fields, name, { filename: info.filename ?? '', contentType: info.mimeType, size }));
     });
     parser.on('error', (error) => reject(errors.invalidMultipart(error instanceof Error ? error.message : 'unreadable')));
-    parser.on('close', () => resolve(fields));
+    // RFC 2046: a multipart body holds at least one part.
+    parser.on('close', () => (Object.keys(fields).length > 0 ? resolve(fields) : reject(errors.invalidMultipart('it holds no parts'))));
+    // A body without its closing delimiter was cut short, or is no multipart body at all.
+    const boundary = parseMediaType(contentType)?.params.get('boundary');
+    if (boundary !== undefined && !body.includes(`--${boundary}--`)) {
+      reject(errors.invalidMultipart('the closing boundary is missing'));
+      return;
+    }
     parser.end(body);
   });
 }

@@ -50,6 +50,8 @@ export const errors = {
     new IntakeError('UNSUPPORTED_CONTENT_TYPE', 415, `Unsupported content type ${type}`),
   unsupportedCharset: (charset: string) =>
     new IntakeError('UNSUPPORTED_CHARSET', 415, `Unsupported charset ${charset}`),
+  conflictingContentTypes: () =>
+    new IntakeError('CONFLICTING_CONTENT_TYPES', 400, 'The request has several different Content-Type headers'),
   invalidJson: (reason: string) => new IntakeError('INVALID_JSON', 400, `Invalid JSON body: ${reason}`),
   invalidText: (reason: string) => new IntakeError('INVALID_TEXT', 400, `Invalid text body: ${reason}`),
   invalidMultipart: (reason: string) =>

@@ -13,7 +13,6 @@ import { collectRoutes } from './collect-routes.js';
 import { errorReply, installErrorHandling } from './error-handler.js';
 import { mappingRoutes } from './mapping-routes.js';
 import { methodNotAllowed } from './method-not-allowed.js';
-import { profileLookupRoutes } from './profile-lookup-routes.js';
 import { quarantineRoutes } from './quarantine-routes.js';
 
 export interface AppDeps {
@@ -171,7 +170,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register((scope) => quarantineRoutes(scope, { collect: collectDeps, adminToken: deps.adminToken }), {
     prefix: '/api',
   });
-  await app.register((scope) => profileLookupRoutes(scope, deps), { prefix: '/api' });
 
   app.get(
     '/health',

@@ -1,5 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORES, startTestServer, type TestServer } from './helpers.js';
@@ -432,4 +433,27 @@ describe('§5 observability', () => {
       await t.close();
     }
   });
+});
+
+describe('§3 slow senders', () => {
+  it('closes a connection whose headers do not arrive within 10 s, answering 408', async () => {
+    const t = await startTestServer();
+    try {
+      const { hostname, port } = new URL(t.url);
+      const socket = connect(Number(port), hostname);
+      socket.write(`POST /collect/x/y HTTP/1.1\r\nHost: ${hostname}\r\nX-Slow: `);
+      const started = Date.now();
+      const answer = await new Promise<string>((resolve) => {
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        socket.on('close', () => resolve(text));
+      });
+      const waited = Date.now() - started;
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+      expect(waited).toBeGreaterThanOrEqual(9_000);
+      expect(waited).toBeLessThan(14_000);
+    } finally {
+      await t.close();
+    }
+  }, 20_000);
 });

@@ -689,6 +689,7 @@ describe.each(STORES)('on %s', (store) => {
           '/api/events/stream': ['get'],
           '/api/sessions/{id}': ['get'],
           '/api/profiles/{id}': ['get'],
+          '/api/profiles': ['get'],
           '/api/event-types': ['get'],
           '/api/mappings': ['get', 'post'],
           '/api/mappings/{id}': ['delete', 'get', 'patch'],

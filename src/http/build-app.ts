@@ -12,9 +12,12 @@ import { apiRoutes } from './api-routes.js';
 import { collectRoutes } from './collect-routes.js';
 import { errorReply, installErrorHandling } from './error-handler.js';
 import { logStream } from './log-stream.js';
+import { eventStreamRoutes } from './event-stream.js';
 import { mappingRoutes } from './mapping-routes.js';
 import { methodNotAllowed } from './method-not-allowed.js';
+import { profileLookupRoutes } from './profile-lookup-routes.js';
 import { quarantineRoutes } from './quarantine-routes.js';
+import { uiRoutes } from './ui-routes.js';
 
 export interface AppDeps {
   config: Config;
@@ -68,7 +71,7 @@ function closeConnectionsWhenStopping(app: FastifyInstance): void {
   });
 }
 
-/** The HTTP server: collector routes, management API, health and the OpenAPI document. */
+/** The HTTP server: collector routes, management API and its event stream, admin page, health and the OpenAPI document. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
@@ -175,6 +178,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register((scope) => quarantineRoutes(scope, { collect: collectDeps, adminToken: deps.adminToken }), {
     prefix: '/api',
   });
+  await app.register((scope) => eventStreamRoutes(scope, deps), { prefix: '/api' });
+  await app.register((scope) => profileLookupRoutes(scope, deps), { prefix: '/api' });
+  await app.register(uiRoutes);
 
   app.get(
     '/health',

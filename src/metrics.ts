@@ -1,10 +1,10 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * The Prometheus metrics of one server (hardening.md §5), every name prefixed `intake_`. One
  * registry per server, so several servers in one process (tests) keep their own counts.
  */
-export function createMetrics() {
+export function createMetrics(quarantineSize: () => Promise<number>) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'intake_' });
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
@@ -16,6 +16,14 @@ export function createMetrics() {
     rejected: counter('intake_rejected_total', 'Collector requests refused, by reason', ['reason']),
     idempotentReplays: counter('intake_idempotent_replays_total', 'Retried deliveries answered without storing', ['source']),
     quarantined: counter('intake_quarantined_total', 'Refused requests kept in quarantine', ['source', 'reason']),
+    quarantineSize: new Gauge({
+      name: 'intake_quarantine_size',
+      help: 'Refused requests held in the quarantine (read from the store at each scrape)',
+      registers: [registry],
+      async collect() {
+        this.set(await quarantineSize());
+      },
+    }),
     quarantineDropped: counter('intake_quarantine_dropped_total', 'Quarantined requests dropped over the per-source cap', ['source']),
     commitBatchSize: new Histogram({
       name: 'intake_commit_batch_size',

@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { buildApp } from './http/build-app.js';
 import { createMetrics } from './metrics.js';
 import { openStore } from './store/open-store.js';
+import type { Store } from './store/store.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -25,7 +26,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   if (generated) process.stdout.write(`Generated admin token (saved in ${config.dataDir}/admin-token): ${token}\n`);
 
   let app: FastifyInstance | null = null;
-  const metrics = createMetrics();
+  let store: Store | null = null;
+  const metrics = createMetrics(async () => (store === null ? 0 : store.quarantineSize()));
   const logger = {
     error: (details: object, message: string) => app?.log.error(details, message),
     warn: (details: object, message: string) => app?.log.warn(details, message),
@@ -34,7 +36,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       metrics.commitSeconds.observe(seconds);
     },
   };
-  const store = await openStore(config, logger);
+  store = await openStore(config, logger);
   const sources = new SourceCache(store, logger);
   try {
     await sources.start();

@@ -427,6 +427,7 @@ describe('§5 observability', () => {
       expect(text).toContain(`intake_idempotent_replays_total{source="${source}"} 1`);
       expect(text).toContain('intake_rejected_total{reason="INVALID_JSON"} 1');
       expect(text).toContain(`intake_quarantined_total{source="${source}",reason="INVALID_JSON"} 1`);
+      expect(text).toMatch(/^intake_quarantine_size 1$/m);
       expect(text).toMatch(/intake_commit_batch_size_count \d+/);
       expect(text).toMatch(/intake_commit_seconds_bucket/);
     } finally {

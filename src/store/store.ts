@@ -164,6 +164,8 @@ export interface Store {
   quarantine(entry: QuarantineEntry, maxPerSource: number): Promise<number>;
   listQuarantine(query: QuarantineQuery): Promise<Page<QuarantineSummary, number>>;
   getQuarantine(id: string): Promise<QuarantineEntry | null>;
+  /** How many refused requests the quarantine holds, over all sources. */
+  quarantineSize(): Promise<number>;
   deleteQuarantine(id: string): Promise<boolean>;
 
   /** Resolves when the store answers; rejects otherwise. */

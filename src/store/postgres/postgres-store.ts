@@ -458,6 +458,12 @@ export class PostgresStore implements Store {
     return row === undefined ? null : { ...(JSON.parse(row.doc) as Omit<QuarantineEntry, 'body'>), body: row.body };
   }
 
+  async quarantineSize(): Promise<number> {
+    return this.unavailableOnError('read failed', async () => {
+      return Number((await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM quarantine')).rows[0]?.n ?? 0);
+    });
+  }
+
   async deleteQuarantine(id: string): Promise<boolean> {
     if (!UUID.test(id)) return false;
     return this.unavailableOnError('delete failed', async () => {

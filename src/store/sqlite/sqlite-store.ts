@@ -337,6 +337,10 @@ export class SqliteStore implements Store {
     return row === undefined ? null : { ...(JSON.parse(row.doc) as Omit<QuarantineEntry, 'body'>), body: row.body };
   }
 
+  async quarantineSize(): Promise<number> {
+    return this.read(() => this.db.prepare<[], number>('SELECT count(*) FROM quarantine').pluck().get() ?? 0);
+  }
+
   async deleteQuarantine(id: string): Promise<boolean> {
     return this.write(() => this.statements.deleteQuarantine.run(id).changes > 0);
   }

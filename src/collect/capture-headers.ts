@@ -16,13 +16,17 @@ export const SECRET_HEADERS: ReadonlySet<string> = new Set([
  * raw list is used), secret headers left out, and `alsoSecret` (a source's token header) too.
  */
 export function captureHeaders(rawHeaders: readonly string[], alsoSecret: string | null = null): Record<string, string> {
-  const headers = Object.create(null) as Record<string, string>;
+  // A plain object, not a prototype-less one: those are dictionaries to V8, and copying them to
+  // the writer thread cost twice as much (docs/performance.md). Own-property checks and
+  // defineProperty keep `__proto__` or `constructor` ordinary header names all the same.
+  const headers: Record<string, string> = {};
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
     if (SECRET_HEADERS.has(name) || name === alsoSecret) continue;
     const value = rawHeaders[i + 1] as string;
-    const existing = headers[name];
-    headers[name] = existing === undefined ? value : `${existing}, ${value}`;
+    const joined = Object.hasOwn(headers, name) ? `${headers[name]}, ${value}` : value;
+    if (name === '__proto__') Object.defineProperty(headers, name, { value: joined, enumerable: true, writable: true, configurable: true });
+    else headers[name] = joined;
   }
   return headers;
 }

@@ -1,9 +1,9 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { collect, type CollectDeps } from '../collect/collect.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest, LogLevel } from 'fastify';
+import { collect, type CollectDeps, type CollectResult } from '../collect/collect.js';
 import { errors } from '../domain/errors.js';
 import type { Metrics } from '../metrics.js';
-import { normalizeSourceId } from '../domain/source.js';
-import { parseWebhookConfig } from '../domain/webhook-config.js';
+import { normalizeSourceId, type Source } from '../domain/source.js';
+import { parseWebhookConfig, type WebhookConfig } from '../domain/webhook-config.js';
 import { readBody, type ReadBody } from './read-body.js';
 import { collectResponseSchema, errorResponses } from './schemas.js';
 
@@ -37,6 +37,10 @@ export async function collectRoutes(
   metrics: Metrics,
 ): Promise<void> {
   const { bodyLimit, maxInflight } = limits;
+  // At the default level a collector request writes no access lines: the stored event is its
+  // record, and two log lines per webhook cost more than a third of the throughput
+  // (docs/performance.md). 5xx answers still log (warn); debug and trace log every request.
+  const collectorLogLevel = (app.log.level === 'info' ? 'warn' : app.log.level) as LogLevel;
   // Every body arrives as raw bytes: the pipeline picks the parser (collector.md §2), and the
   // raw bytes stay available for signature checks.
   // A global cap on collector requests in progress (hardening.md §3): beyond it, 503 at once
@@ -66,12 +70,21 @@ export async function collectRoutes(
     );
   });
 
+  // Parsed once per source object (the source cache makes new objects when sources change):
+  // parsing it on every request was 5% of the main thread (docs/performance.md).
+  const parsedConfigs = new WeakMap<Source, WebhookConfig>();
+  const webhookConfigOf = (source: Source): WebhookConfig => {
+    let config = parsedConfigs.get(source);
+    if (config === undefined) parsedConfigs.set(source, (config = parseWebhookConfig(source.config)));
+    return config;
+  };
+
   /** The global limit, or the source's own `max_body_bytes` when it is smaller. */
   const bodyLimitFor = (rawSourceId: string | undefined): number => {
     const source = rawSourceId === undefined ? undefined : deps.findSource(normalizeSourceId(rawSourceId));
     if (source === undefined) return bodyLimit;
     try {
-      return Math.min(bodyLimit, parseWebhookConfig(source.config).maxBodyBytes ?? bodyLimit);
+      return Math.min(bodyLimit, webhookConfigOf(source).maxBodyBytes ?? bodyLimit);
     } catch {
       return bodyLimit;
     }
@@ -96,18 +109,7 @@ export async function collectRoutes(
       },
       deps,
     );
-    // A retried delivery gets its first answer again (hardening.md §2).
-    if (result.replayed) reply.header('idempotent-replayed', 'true');
-    return {
-      task: result.task,
-      ux: [],
-      response: {},
-      events: result.events,
-      profile: { id: result.profileId },
-      session: { id: result.sessionId },
-      errors: [],
-      warnings: [],
-    };
+    return collectReply(result, reply);
   };
 
   for (const withSession of [false, true]) {
@@ -119,6 +121,7 @@ export async function collectRoutes(
         url,
         // A HEAD must not store an event.
         exposeHeadRoute: false,
+        logLevel: collectorLogLevel,
         schema: {
           summary: `Collect an event, ${what}; properties from the ${method === 'POST' ? 'body' : 'query string'}`,
           tags: ['collector'],
@@ -129,6 +132,24 @@ export async function collectRoutes(
       });
     }
   }
+}
+
+/**
+ * Tracardi's response body for a collector result (collector.md §7); a retried delivery gets its
+ * first answer again, marked `Idempotent-Replayed: true` (hardening.md §2).
+ */
+export function collectReply(result: CollectResult, reply: FastifyReply) {
+  if (result.replayed) reply.header('idempotent-replayed', 'true');
+  return {
+    task: result.task,
+    ux: [],
+    response: {},
+    events: result.events,
+    profile: { id: result.profileId },
+    session: { id: result.sessionId },
+    errors: [],
+    warnings: [],
+  };
 }
 
 function splitUrl(url: string): [string, string] {

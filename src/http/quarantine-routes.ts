@@ -4,6 +4,7 @@ import { errors } from '../domain/errors.js';
 import { normalizeSourceId } from '../domain/source.js';
 import type { QuarantineEntry } from '../store/store.js';
 import { bearerAuth } from './auth.js';
+import { collectReply } from './collect-routes.js';
 import { parseLimit } from './pagination.js';
 import { collectResponseSchema, errorResponses, idParamSchema, listSchema, pageQuerySchema } from './schemas.js';
 
@@ -134,17 +135,7 @@ export async function quarantineRoutes(
       );
       // Stored now: it leaves the quarantine.
       await store.deleteQuarantine(id);
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return {
-        task: result.task,
-        ux: [],
-        response: {},
-        events: result.events,
-        profile: { id: result.profileId },
-        session: { id: result.sessionId },
-        errors: [],
-        warnings: [],
-      };
+      return collectReply(result, reply);
     },
   );
 

@@ -61,6 +61,8 @@ export class SqliteStore implements Store {
     private readonly logger: StoreLogger,
   ) {
     this.db = openDatabase(path);
+    // Checkpoints are the writer thread's (writer-worker.ts); one here would stop the event loop.
+    this.db.pragma('wal_autocheckpoint = 0');
     migrate(this.db);
     this.committer = new GroupCommitter((units) => this.writeBatch(units), MAX_BATCH, (size, seconds) =>
       this.logger.committed?.(size, seconds),

@@ -1,0 +1,113 @@
+import autocannon, { type Request } from 'autocannon';
+import { HEADERS, PAYLOAD, QUERY } from './payload.js';
+import type { ServerProcess, Usage } from './server-process.js';
+
+/** How hard and how long each scenario is driven; the same for every scenario of a run. */
+export interface Load {
+  connections: number;
+  /** Seconds of load whose results are thrown away (JIT, caches, the first sessions). */
+  warmupSeconds: number;
+  seconds: number;
+}
+
+export interface ScenarioResult extends Usage {
+  store: 'bare' | 'sqlite' | 'postgres';
+  scenario: string;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  errors: number;
+  non2xx: number;
+  /** Requests per second over the bare server's in the same run. */
+  ratio?: number;
+}
+
+/** One kind of request, and how to prepare the server for it. */
+export interface Scenario {
+  name: string;
+  requests: (runId: string) => Request[];
+  /** Done once before the warm-up, e.g. opening the sessions a scenario then finds known. */
+  prepare?: (server: ServerProcess, runId: string) => Promise<void>;
+}
+
+export const SOURCE_ID = 'bench';
+const post = (path: string): Request => ({ method: 'POST', path, headers: HEADERS, body: PAYLOAD });
+
+export const BARE: Scenario = { name: 'bare node:http POST', requests: () => [post('/')] };
+
+/** Sessions the known-session scenario cycles through, all opened before it is measured. */
+const KNOWN_SESSIONS = 1000;
+const knownSession = (runId: string, i: number) => `known-${runId}-${i}`;
+
+export const INTAKE_SCENARIOS: Scenario[] = [
+  { name: 'POST profile-less', requests: () => [post(`/collect/charge-succeeded/${SOURCE_ID}`)] },
+  {
+    name: 'POST known session',
+    requests: (runId) =>
+      Array.from({ length: KNOWN_SESSIONS }, (_, i) =>
+        post(`/collect/charge-succeeded/${SOURCE_ID}/${knownSession(runId, i)}`),
+      ),
+    async prepare(server, runId) {
+      for (let i = 0; i < KNOWN_SESSIONS; i += 50) {
+        const batch = Array.from({ length: 50 }, (_, j) =>
+          fetch(`${server.url}/collect/page-view/${SOURCE_ID}/${knownSession(runId, i + j)}`, {
+            method: 'POST',
+            headers: HEADERS,
+            body: PAYLOAD,
+          }).then((r) => {
+            if (r.status !== 200) throw new Error(`opening a session answered ${r.status}`);
+            return r.arrayBuffer();
+          }),
+        );
+        await Promise.all(batch);
+      }
+    },
+  },
+  {
+    name: 'GET pixel with query',
+    requests: () => [{ method: 'GET', path: `/collect/page-view/${SOURCE_ID}?${QUERY}`, headers: HEADERS }],
+  },
+  {
+    name: 'POST new session',
+    requests: (runId) => {
+      let n = 0;
+      const base = `/collect/charge-succeeded/${SOURCE_ID}/new-${runId}-`;
+      return [{ ...post(''), setupRequest: (request) => ({ ...request, path: `${base}${n++}` }) }];
+    },
+  },
+];
+
+/** Drives one scenario: prepare, warm up, then measure under the same load as every other. */
+export async function runScenario(
+  server: ServerProcess,
+  store: ScenarioResult['store'],
+  scenario: Scenario,
+  load: Load,
+  runId: string,
+): Promise<ScenarioResult> {
+  await scenario.prepare?.(server, runId);
+  const drive = (seconds: number) =>
+    autocannon({
+      url: server.url,
+      connections: load.connections,
+      duration: seconds,
+      timeout: 10,
+      requests: scenario.requests(runId),
+    });
+  if (load.warmupSeconds > 0) await drive(load.warmupSeconds);
+  const stop = server.sample();
+  const result = await drive(load.seconds);
+  const usage = stop();
+  return {
+    store,
+    scenario: scenario.name,
+    requestsPerSecond: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    requests: result['2xx'] + result.non2xx,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    ...usage,
+  };
+}

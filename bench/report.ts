@@ -1,0 +1,111 @@
+import type { Load, ScenarioResult } from './load.js';
+import type { Machine } from './machine.js';
+import type { ScaleResult } from './scale.js';
+
+export interface Report {
+  date: string;
+  quick: boolean;
+  load: Load;
+  machine: Machine;
+  http: ScenarioResult[];
+  scale: ScaleResult[];
+  /** Parts of the run that failed, and why; their figures are missing. */
+  failed: string[];
+}
+
+const fixed = (n: number, digits = 0) => n.toFixed(digits);
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+
+function httpRows(report: Report): string[][] {
+  return [
+    ['store', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'ratio to bare', 'server RSS MB', 'server CPU %', 'errors'],
+    ...report.http.map((r) => [
+      r.store,
+      r.scenario,
+      fixed(r.requestsPerSecond),
+      fixed(r.p50Ms, 1),
+      fixed(r.p99Ms, 1),
+      `${fixed(r.ratio ?? 1, 2)}×`,
+      fixed(r.peakRssMb),
+      fixed(r.cpuPercent),
+      String(r.errors + r.non2xx),
+    ]),
+  ];
+}
+
+function scaleRows(report: Report): string[][] {
+  return [
+    ['store', 'events', 'profiles', 'load s', 'on disk', 'bytes/event', 'query', 'p50 ms', 'p95 ms', 'p99 ms', 'rows'],
+    ...report.scale.flatMap((s) =>
+      (
+        [
+          ['?profile=…', s.byProfile],
+          ['?type=…&from=…', s.byTypeFrom],
+        ] as const
+      ).map(([query, l]) => [
+        s.store,
+        String(s.events),
+        String(s.profiles),
+        fixed(s.loadSeconds),
+        mb(s.bytesOnDisk),
+        fixed(s.bytesPerEvent),
+        query,
+        ...(l.error !== undefined
+          ? ['failed', 'failed', 'failed', '–']
+          : [fixed(l.p50Ms, 1), fixed(l.p95Ms, 1), fixed(l.p99Ms, 1), fixed(l.meanItems)]),
+      ]),
+    ),
+  ];
+}
+
+function aligned(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).join('\n');
+}
+
+function markdownTable(rows: string[][]): string {
+  const [head, ...body] = rows;
+  return [head!, head!.map(() => '---'), ...body].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+function loadLine(report: Report): string {
+  const { connections, warmupSeconds, seconds } = report.load;
+  return `${connections} connections, ${warmupSeconds} s warm-up, ${seconds} s measured per scenario`;
+}
+
+/** What the terminal shows at the end of a run. */
+export function toTable(report: Report): string {
+  const parts = [];
+  if (report.http.length > 0) parts.push(`HTTP (${loadLine(report)})\n${aligned(httpRows(report))}`);
+  if (report.scale.length > 0) parts.push(`Scale\n${aligned(scaleRows(report))}`);
+  if (report.failed.length > 0) parts.push(`Failed\n${report.failed.join('\n')}`);
+  return `\n${parts.join('\n\n')}\n`;
+}
+
+/** The same figures as committed in bench/results/, with the machine they came from. */
+export function toMarkdown(report: Report): string {
+  const m = report.machine;
+  const lines = [
+    `# Intake benchmark, ${report.date.slice(0, 10)}${report.quick ? ' (quick: smoke run, figures meaningless)' : ''}`,
+    '',
+    `Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGb} GB, ${m.os}, Linux ${m.kernel}; data on ${m.disk}.`,
+    `Node ${m.node}, SQLite ${m.sqlite}${m.postgres !== null ? `, PostgreSQL ${m.postgres}` : ''}. ` +
+      'Load generator (autocannon) on the same machine.',
+    '',
+  ];
+  if (report.http.length > 0)
+    lines.push(`## HTTP`, '', `${loadLine(report)}.`, '', markdownTable(httpRows(report)), '');
+  if (report.scale.length > 0) {
+    lines.push('## Scale', '', markdownTable(scaleRows(report)), '');
+    for (const s of report.scale) {
+      lines.push(`Bytes on disk by table and index (${s.store}):`, '');
+      const rows = Object.entries(s.breakdown).map(([name, bytes]) => [name, mb(bytes), fixed(bytes / s.events)]);
+      lines.push(markdownTable([['table or index', 'size', 'bytes/event'], ...rows]), '');
+    }
+  }
+  const errors = [...report.failed, ...report.scale.flatMap((s) => [s.byProfile.error, s.byTypeFrom.error])].filter(
+    (e): e is string => e !== undefined,
+  );
+  if (errors.length > 0) lines.push('## Failures', '', ...errors.map((e) => `* ${e.split('\n').join(' / ')}`), '');
+  return `${lines.join('\n')}`;
+}

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench`: the ceiling of one Node process (a bare node:http server), then Intake on the
+ * embedded store and, when INTAKE_TEST_DATABASE_URL is set, on a fresh PostgreSQL database, all
+ * under the same load with the same payload; then the scale scenario (1,000,000 stored events).
+ * Prints a table and writes it to bench/results/ as JSON and Markdown. docs/performance.md says
+ * how to read it.
+ *
+ *   --quick         a short run of every scenario that checks only that each ran without errors
+ *   --only=http     the HTTP scenarios only;  --only=scale  the scale scenario only
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { BARE, INTAKE_SCENARIOS, SOURCE_ID, runScenario, type Load, type ScenarioResult } from './load.js';
+import { describeMachine } from './machine.js';
+import { toMarkdown, toTable, type Report } from './report.js';
+import { loadEvents, measureQueries, postgresSize, sqliteSize, type ScaleResult, type ScaleSize } from './scale.js';
+import { startServer, type ServerProcess } from './server-process.js';
+
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+  strict: true,
+});
+const quick = values.quick === true;
+const only = values.only;
+if (only !== undefined && only !== 'http' && only !== 'scale') throw new Error('--only is http or scale');
+
+const LOAD: Load = quick
+  ? { connections: 32, warmupSeconds: 0, seconds: 1 }
+  : { connections: 32, warmupSeconds: 3, seconds: 10 };
+const SCALE: ScaleSize = quick
+  ? { events: 20_000, profiles: 200, queries: 20 }
+  : { events: 1_000_000, profiles: 10_000, queries: 300 };
+
+const DATABASE_URL = process.env.INTAKE_TEST_DATABASE_URL || null;
+const ADMIN_TOKEN = randomBytes(24).toString('base64url');
+const workDir = mkdtempSync(join(tmpdir(), 'intake-bench-'));
+const runId = Date.now().toString(36);
+
+/** A fresh database on the PostgreSQL server for one part of the run, dropped after it. */
+async function withDatabase<T>(use: (url: string) => Promise<T>): Promise<T> {
+  const name = `intake_bench_${process.pid}_${runId}_${Math.floor(Math.random() * 1e6)}`;
+  const admin = new pg.Client({ connectionString: DATABASE_URL as string });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(DATABASE_URL as string);
+  url.pathname = `/${name}`;
+  try {
+    return await use(url.toString());
+  } finally {
+    const client = new pg.Client({ connectionString: DATABASE_URL as string });
+    await client.connect();
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await client.end();
+  }
+}
+
+/** The built server, `node dist/cli.js serve`, as an operator runs it (default log level). */
+function startIntake(dataDir: string, databaseUrl: string | null): Promise<ServerProcess> {
+  return startServer(
+    ['dist/cli.js', 'serve', '--host', '127.0.0.1', '--data-dir', dataDir, '--admin-token', ADMIN_TOKEN],
+    (port) => ['--port', String(port), ...(databaseUrl !== null ? ['--database-url', databaseUrl] : [])],
+    {},
+    join(workDir, `intake-${databaseUrl === null ? 'sqlite' : 'postgres'}.log`),
+  );
+}
+
+async function intakeScenarios(store: 'sqlite' | 'postgres', databaseUrl: string | null): Promise<ScenarioResult[]> {
+  const dataDir = mkdtempSync(join(workDir, `${store}-`));
+  const server = await startIntake(dataDir, databaseUrl);
+  try {
+    const created = await fetch(`${server.url}/api/sources`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: SOURCE_ID, name: 'Bench' }),
+    });
+    if (created.status !== 201) throw new Error(`creating the source answered ${created.status}`);
+    const results: ScenarioResult[] = [];
+    for (const scenario of INTAKE_SCENARIOS) {
+      progress(`${store}: ${scenario.name}`);
+      results.push(await runScenario(server, store, scenario, LOAD, runId));
+    }
+    return results;
+  } finally {
+    await server.stop();
+  }
+}
+
+async function httpScenarios(failed: string[]): Promise<ScenarioResult[]> {
+  progress('bare node:http');
+  const bare = await startServer(['bench/bare-server.mjs'], (port) => [String(port)], {}, join(workDir, 'bare.log'));
+  let ceiling: ScenarioResult;
+  try {
+    ceiling = await runScenario(bare, 'bare', BARE, LOAD, runId);
+  } finally {
+    await bare.stop();
+  }
+  const results = [ceiling];
+  results.push(...(await part(failed, 'sqlite HTTP', () => intakeScenarios('sqlite', null), [])));
+  if (DATABASE_URL !== null)
+    results.push(
+      ...(await part(failed, 'postgres HTTP', () => withDatabase((url) => intakeScenarios('postgres', url)), [])),
+    );
+  return results.map((r) => ({ ...r, ratio: r.requestsPerSecond / ceiling.requestsPerSecond }));
+}
+
+/** Runs one part of the run; a failure is recorded (with the server's last log lines) and the run goes on. */
+async function part<T>(failed: string[], name: string, run: () => Promise<T>, fallback: T): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    failed.push(`${name}: ${(error as Error).message}`);
+    progress(`FAILED ${name}: ${(error as Error).message}`);
+    return fallback;
+  }
+}
+
+/** The error lines an Intake server logged, to say why a scenario failed. */
+function loggedErrors(store: 'sqlite' | 'postgres'): string {
+  try {
+    const lines = readFileSync(join(workDir, `intake-${store}.log`), 'utf8').split('\n');
+    return lines.filter((l) => /"level":(50|60)/.test(l)).slice(-3).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+async function scaleScenario(store: 'sqlite' | 'postgres', databaseUrl: string | null): Promise<ScaleResult> {
+  const dataDir = mkdtempSync(join(workDir, `scale-${store}-`));
+  progress(`${store}: loading ${SCALE.events} events over ${SCALE.profiles} profiles`);
+  const { seconds, profileIds } = await loadEvents({ dataDir, databaseUrl }, SCALE);
+  const size = databaseUrl === null ? sqliteSize(dataDir) : await postgresSize(databaseUrl);
+  progress(`${store}: querying`);
+  const server = await startIntake(dataDir, databaseUrl);
+  try {
+    const queries = await measureQueries(server, ADMIN_TOKEN, profileIds, SCALE.queries);
+    for (const latency of [queries.byProfile, queries.byTypeFrom])
+      if (latency.error !== undefined) latency.error += `\n${loggedErrors(store)}`;
+    return {
+      store,
+      events: SCALE.events,
+      profiles: profileIds.length,
+      days: 30,
+      loadSeconds: seconds,
+      bytesOnDisk: size.total,
+      bytesPerEvent: size.total / SCALE.events,
+      breakdown: size.breakdown,
+      ...queries,
+    };
+  } finally {
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function progress(what: string): void {
+  process.stderr.write(`[bench] ${what}\n`);
+}
+
+/** In quick mode, the only claim: every scenario ran, and every request was answered 2xx. */
+function failures(report: Report): string[] {
+  const bad: string[] = [...report.failed];
+  for (const r of report.http) {
+    if (r.requests === 0) bad.push(`${r.store} ${r.scenario}: no request completed`);
+    if (r.errors > 0 || r.non2xx > 0) bad.push(`${r.store} ${r.scenario}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+  }
+  for (const s of report.scale) {
+    if (s.profiles !== SCALE.profiles) bad.push(`${s.store} scale: ${s.profiles} profiles, not ${SCALE.profiles}`);
+    for (const [query, latency] of [['?profile=', s.byProfile], ['?type=&from=', s.byTypeFrom]] as const) {
+      if (latency.error !== undefined) bad.push(`${s.store} scale ${query}: ${latency.error}`);
+      else if (latency.meanItems === 0) bad.push(`${s.store} scale ${query}: found nothing`);
+    }
+  }
+  return bad;
+}
+
+try {
+  const failed: string[] = [];
+  const report: Report = {
+    date: new Date().toISOString(),
+    quick,
+    load: LOAD,
+    machine: await describeMachine(workDir, DATABASE_URL),
+    http: only === 'scale' ? [] : await httpScenarios(failed),
+    scale: [],
+    failed,
+  };
+  if (only !== 'http') {
+    report.scale.push(...(await part(failed, 'sqlite scale', async () => [await scaleScenario('sqlite', null)], [])));
+    if (DATABASE_URL !== null)
+      report.scale.push(
+        ...(await part(failed, 'postgres scale', async () => [await withDatabase((url) => scaleScenario('postgres', url))], [])),
+      );
+  }
+  if (DATABASE_URL === null) progress('PostgreSQL skipped: INTAKE_TEST_DATABASE_URL is not set');
+  process.stdout.write(`${toTable(report)}\n`);
+  const name = quick ? 'quick' : 'latest';
+  const results = new URL('./results/', import.meta.url).pathname;
+  writeFileSync(join(results, `${name}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(results, `${name}.md`), toMarkdown(report));
+  progress(`written to bench/results/${name}.json and ${name}.md`);
+  const bad = failures(report);
+  if (bad.length > 0) {
+    for (const line of bad) process.stderr.write(`[bench] FAILED ${line}\n`);
+    process.exitCode = 1;
+  }
+} finally {
+  rmSync(workDir, { recursive: true, force: true });
+}

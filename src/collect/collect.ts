@@ -3,7 +3,7 @@ import { errors, IntakeError } from '../domain/errors.js';
 import { toJsonText } from '../domain/json-text.js';
 import type { MappingItem } from '../domain/mapping.js';
 import type { Source } from '../domain/source.js';
-import { parseWebhookConfig, type WebhookConfig } from '../domain/webhook-config.js';
+import { webhookConfigOf, type WebhookConfig } from '../domain/webhook-config.js';
 import type { Store } from '../store/store.js';
 import { buildUnit } from './build-unit.js';
 import { captureHeaders, headerValues } from './capture-headers.js';
@@ -88,7 +88,7 @@ async function collectChecked(input: CollectInput, deps: CollectDeps): Promise<C
   const receivedAt = input.receivedAt ?? new Date();
   const params = parseParams(input.params);
   const source = validateSource(params.sourceId, deps.findSource);
-  const config = parseWebhookConfig(source.config);
+  const config = webhookConfigOf(source);
   try {
     const result = await collectFor(source, config, params, input, deps, receivedAt);
     if (result.replayed) deps.report.replayed(source.id);

@@ -64,3 +64,14 @@ export function parseWebhookConfig(config: Record<string, unknown>): WebhookConf
     stickySession: bool('sticky_session', true),
   };
 }
+
+// Parsed once per source object: the source cache makes new objects when sources change, and
+// parsing on every request was 5% of the main thread (docs/performance.md).
+const parsed = new WeakMap<object, WebhookConfig>();
+
+/** A source's webhook config, parsed once per source object. */
+export function webhookConfigOf(source: { config: Record<string, unknown> }): WebhookConfig {
+  let config = parsed.get(source);
+  if (config === undefined) parsed.set(source, (config = parseWebhookConfig(source.config)));
+  return config;
+}

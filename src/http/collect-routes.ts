@@ -2,8 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, LogLevel } from 'fa
 import { collect, type CollectDeps, type CollectResult } from '../collect/collect.js';
 import { errors } from '../domain/errors.js';
 import type { Metrics } from '../metrics.js';
-import { normalizeSourceId, type Source } from '../domain/source.js';
-import { parseWebhookConfig, type WebhookConfig } from '../domain/webhook-config.js';
+import { normalizeSourceId } from '../domain/source.js';
+import { webhookConfigOf } from '../domain/webhook-config.js';
 import { readBody, type ReadBody } from './read-body.js';
 import { collectResponseSchema, errorResponses } from './schemas.js';
 
@@ -69,15 +69,6 @@ export async function collectRoutes(
       (error: Error) => done(error, undefined),
     );
   });
-
-  // Parsed once per source object (the source cache makes new objects when sources change):
-  // parsing it on every request was 5% of the main thread (docs/performance.md).
-  const parsedConfigs = new WeakMap<Source, WebhookConfig>();
-  const webhookConfigOf = (source: Source): WebhookConfig => {
-    let config = parsedConfigs.get(source);
-    if (config === undefined) parsedConfigs.set(source, (config = parseWebhookConfig(source.config)));
-    return config;
-  };
 
   /** The global limit, or the source's own `max_body_bytes` when it is smaller. */
   const bodyLimitFor = (rawSourceId: string | undefined): number => {

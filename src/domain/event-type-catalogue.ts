@@ -21,6 +21,12 @@ const contactAndPii: MappingItem[] = [
   { event: 'properties.lastname', profile: 'data.pii.lastname', op: 'set' },
 ];
 
+/** A purchase: its total adds to the revenue, and its e-mail fills a missing contact. */
+const revenue: MappingItem[] = [
+  { event: 'properties.total', profile: 'stats.revenue', op: 'increment' },
+  { event: 'properties.email', profile: 'data.contact.email.main', op: 'set_if_missing' },
+];
+
 /**
  * The event types Intake knows (identity.md §3), as data: `GET /api/event-types` lists them, and
  * an event of one of these types copies the listed values into its profile.
@@ -41,18 +47,12 @@ export const EVENT_TYPE_CATALOGUE: readonly EventTypeEntry[] = [
   {
     type: 'order-completed',
     description: 'An order was placed; its total adds to the revenue.',
-    mapping: [
-      { event: 'properties.total', profile: 'stats.revenue', op: 'increment' },
-      { event: 'properties.email', profile: 'data.contact.email.main', op: 'set_if_missing' },
-    ],
+    mapping: revenue,
   },
   {
     type: 'checkout-completed',
     description: 'A checkout finished; its total adds to the revenue.',
-    mapping: [
-      { event: 'properties.total', profile: 'stats.revenue', op: 'increment' },
-      { event: 'properties.email', profile: 'data.contact.email.main', op: 'set_if_missing' },
-    ],
+    mapping: revenue,
   },
   {
     type: 'payment-received',

@@ -216,6 +216,19 @@ for (const store of STORES) {
           expect(types).toContain('checkout-completed');
           expect(types).toContain('identification');
         }
+
+        // Pages of two over both ids' events: the same events in the same order, newest first.
+        const all = (await eventsOf(t, `profile=${survivor.id}`)).map((e) => e.id);
+        expect(all.length).toBeGreaterThan(4);
+        const paged: string[] = [];
+        let cursor: string | null = null;
+        do {
+          const suffix: string = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
+          const page = await t.api('GET', `/api/events?profile=${visit.body.profile.id}&limit=2${suffix}`);
+          paged.push(...(page.body.items as { id: string }[]).map((e) => e.id));
+          cursor = page.body.next;
+        } while (cursor !== null);
+        expect(paged).toEqual(all);
       });
 
       it('two requests discovering the same pair at once merge it once', async () => {

@@ -113,6 +113,24 @@ for (const kind of STORES) {
       expect(stored.items).toHaveLength(5);
     });
 
+    it('commits a session’s events in submission order while several batches are in flight', async () => {
+      const session = `s-${randomUUID()}`;
+      const time = new Date().toISOString();
+      await store.collect(unit({ session, time, sourceId: 'order' }));
+      // Waves a turn of the event loop apart become separate batches, the next sent while the
+      // previous commits; within one millisecond only the commit order orders them.
+      const pending: Promise<unknown>[] = [];
+      for (let wave = 0; wave < 8; wave++) {
+        for (let i = 0; i < 5; i++)
+          pending.push(store.collect(unit({ session, time, sourceId: 'order', properties: [`{"n":${wave * 5 + i}}`] })));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(pending);
+      const listed = await store.listEvents({ session, source: 'order', limit: 100 });
+      const numbers = listed.items.map((doc) => (JSON.parse(doc) as { properties: { n?: number } }).properties.n);
+      expect(numbers).toEqual([...Array.from({ length: 40 }, (_, i) => 39 - i), undefined]);
+    });
+
     it('stores sources with lower-case ids, refuses a taken id, and moves the version on every change', async () => {
       const v0 = await store.sourcesVersion();
       const created = await store.createSource({ id: 'contract-src', name: 'C' });

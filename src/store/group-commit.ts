@@ -5,15 +5,17 @@ interface Waiter<I, O> {
 }
 
 /**
- * Group commit: requests that arrive while a flush is being written wait and go together in the
- * next one, so there is one transaction (and one fsync) per flush, never one per request. At most
- * one flush is in flight, which also keeps a session's events in arrival order. (Two in flight
- * were measured for SQLite and won nothing: the fsync, not this thread, bounds it; see
- * docs/performance.md.)
+ * Group commit: requests that arrive while flushes are being written wait and go together in the
+ * next one, so there is one transaction (and one fsync) per flush, never one per request. Up to
+ * `maxInFlight` flushes are in flight: with two, the next batch is already with the store while
+ * the previous one commits, instead of waiting for its answer to come back to this thread
+ * (docs/performance.md). Flushes start in submission order; each store keeps a session's events
+ * in that order (the SQLite writer applies batches one by one, PostgreSQL takes session locks in
+ * turn).
  */
 export class GroupCommitter<I, O> {
   private queue: Waiter<I, O>[] = [];
-  private flushing = false;
+  private inFlight = 0;
   private scheduled = false;
   private idle: (() => void)[] = [];
 
@@ -21,6 +23,7 @@ export class GroupCommitter<I, O> {
     private readonly flushBatch: (items: I[]) => Promise<O[]>,
     private readonly maxBatch: number,
     private readonly onFlushed: (size: number, seconds: number) => void = () => undefined,
+    private readonly maxInFlight = 1,
   ) {}
 
   submit(item: I): Promise<O> {
@@ -32,12 +35,12 @@ export class GroupCommitter<I, O> {
 
   /** Resolves once everything submitted so far is committed (or failed). */
   drain(): Promise<void> {
-    if (!this.flushing && this.queue.length === 0) return Promise.resolve();
+    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
   private schedule(): void {
-    if (this.flushing || this.scheduled) return;
+    if (this.inFlight >= this.maxInFlight || this.scheduled) return;
     this.scheduled = true;
     // One turn of the event loop lets the requests already read join this flush.
     setImmediate(() => {
@@ -47,10 +50,10 @@ export class GroupCommitter<I, O> {
   }
 
   private async flush(): Promise<void> {
-    if (this.flushing) return;
+    if (this.inFlight >= this.maxInFlight) return;
     const batch = this.queue.splice(0, this.maxBatch);
-    if (batch.length === 0) return this.notifyIdle();
-    this.flushing = true;
+    if (batch.length === 0) return this.inFlight === 0 ? this.notifyIdle() : undefined;
+    this.inFlight++;
     const started = process.hrtime.bigint();
     try {
       const outs = await this.flushBatch(batch.map((w) => w.item));
@@ -59,10 +62,10 @@ export class GroupCommitter<I, O> {
     } catch (error) {
       for (const w of batch) w.reject(error);
     } finally {
-      this.flushing = false;
+      this.inFlight--;
     }
     if (this.queue.length > 0) void this.flush();
-    else this.notifyIdle();
+    else if (this.inFlight === 0) this.notifyIdle();
   }
 
   private notifyIdle(): void {

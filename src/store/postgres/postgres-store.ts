@@ -17,11 +17,31 @@ import { transaction } from './transaction.js';
 
 /** Units per transaction: one multi-row insert per table per flush. */
 const MAX_BATCH = 512;
+/** Transactions in flight at once: the next batch is sent while the previous one commits. */
+const MAX_IN_FLIGHT = 2;
 const SOURCES_CHANNEL = 'intake_sources';
 const RECONNECT_MS = 1000;
 /** The advisory lock batches that identify, map or merge profiles take turns on. */
 const IDENTITY_LOCK = 4_242_002;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A batch's documents travel as one text parameter, one per line, and the server splits them
+ * (`documentsOf(n)`). As a `json[]` parameter, pg escapes every quote of every document into an
+ * array literal on the event loop, and the server unescapes it again (docs/performance.md). JSON
+ * text as Intake writes it is compact: a line break can only be escaped inside a string, never
+ * raw, which the check below makes sure of rather than let one document become two.
+ */
+const documentsOf = (n: number) => `string_to_array($${n}::text, E'\\n')::json[]`;
+/** The session ids a batch's events name, each once. */
+function sessionIdsOf(units: readonly CollectUnit[]): string[] {
+  return [...new Set(units.flatMap((u) => u.events.flatMap((d) => (d.identity === null ? [] : [d.identity.sessionId]))))];
+}
+
+function documents(texts: string[]): string {
+  for (const text of texts) if (text.includes('\n')) throw new Error('a document holds a raw line break');
+  return texts.join('\n');
+}
 
 /**
  * The scale-out store: any number of stateless collector processes on one PostgreSQL database.
@@ -32,6 +52,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export class PostgresStore implements Store {
   private readonly committer: GroupCommitter<CollectUnit, CollectOutcome>;
   private readonly partitions = new Set<string>();
+  /** Settles when the batch started last holds its locks; the next one takes its locks after. */
+  private lockTurn: Promise<void> = Promise.resolve();
 
   static async open(url: string, poolSize: number, logger: StoreLogger): Promise<PostgresStore> {
     const pool = new pg.Pool({
@@ -59,8 +81,11 @@ export class PostgresStore implements Store {
     private readonly pool: pg.Pool,
     private readonly logger: StoreLogger,
   ) {
-    this.committer = new GroupCommitter((units) => this.writeBatch(units), MAX_BATCH, (size, seconds) =>
-      this.logger.committed?.(size, seconds),
+    this.committer = new GroupCommitter(
+      (units) => this.writeBatch(units),
+      MAX_BATCH,
+      (size, seconds) => this.logger.committed?.(size, seconds),
+      MAX_IN_FLIGHT,
     );
   }
 
@@ -76,15 +101,37 @@ export class PostgresStore implements Store {
 
   /** One transaction per flush; a 200 is sent only after its COMMIT returned. */
   private async writeBatch(units: CollectUnit[]): Promise<CollectOutcome[]> {
-    return this.unavailableOnError('commit failed', async () => {
-      for (const month of new Set(units.map((u) => monthOf(u.time)))) await this.ensureMonth(month);
-      return transaction(this.pool, (client) => this.applyBatch(client, units));
-    });
+    const turn = this.takeLockTurn();
+    try {
+      return await this.unavailableOnError('commit failed', async () => {
+        for (const month of new Set(units.map((u) => monthOf(u.time)))) await this.ensureMonth(month);
+        return transaction(this.pool, (client) => this.applyBatch(client, units, turn));
+      });
+    } finally {
+      turn.done();
+    }
   }
 
-  private async applyBatch(client: pg.PoolClient, units: CollectUnit[]): Promise<CollectOutcome[]> {
+  /**
+   * Two batches of this process can be in flight at once. They take their locks in the order they
+   * were flushed, so a session's events still commit in arrival order: the later batch waits on
+   * the session lock the earlier one already holds.
+   */
+  private takeLockTurn(): { previous: Promise<void>; done: () => void } {
+    const previous = this.lockTurn;
+    let done!: () => void;
+    this.lockTurn = new Promise((resolve) => (done = resolve));
+    return { previous, done };
+  }
+
+  private async applyBatch(
+    client: pg.PoolClient,
+    units: CollectUnit[],
+    turn: { previous: Promise<void>; done: () => void },
+  ): Promise<CollectOutcome[]> {
+    await turn.previous;
     const drafts = units.flatMap((u) => u.events);
-    const sessionIds = [...new Set(drafts.flatMap((d) => (d.identity === null ? [] : [d.identity.sessionId])))];
+    const sessionIds = sessionIdsOf(units);
     // Batches that identify profiles or map identity fields can merge any two profiles: across processes they take
     // turns on one lock, so a pair discovered twice at once merges once. Plain session batches
     // only lock their sessions (in key order, so two batches never wait on each other).
@@ -99,6 +146,7 @@ export class PostgresStore implements Store {
           ORDER BY k`,
         [sessionIds],
       );
+    turn.done();
 
     const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
     const now = Date.now();
@@ -139,13 +187,23 @@ export class PostgresStore implements Store {
     units: CollectUnit[],
     one: (sql: string, id: string) => Promise<string | null>,
   ): Promise<CollectOutcome[]> {
+    // The batch's sessions and their profiles are read in two queries up front, not in two round
+    // trips per event (docs/performance.md); anything else planning needs is read when it asks.
+    const sessionDocs = await this.documentsById(client, 'sessions', sessionIdsOf(units));
+    const profileIds = [...sessionDocs.values()].flatMap((doc) => {
+      const id = doc === null ? undefined : (JSON.parse(doc) as Session).profile?.id;
+      return id === undefined ? [] : [id];
+    });
+    const profileDocs = await this.documentsById(client, 'profiles', [...new Set(profileIds)]);
+    const cachedOr = async (docs: Map<string, string | null>, id: string, sql: string) =>
+      docs.has(id) ? (docs.get(id) as string | null) : one(sql, id);
     const writes = await planBatch(units, {
       session: async (id) => {
-        const doc = await one('SELECT doc::text AS v FROM sessions WHERE id = $1', id);
+        const doc = await cachedOr(sessionDocs, id, 'SELECT doc::text AS v FROM sessions WHERE id = $1');
         return doc === null ? null : (JSON.parse(doc) as Session);
       },
       profile: async (id) => {
-        const doc = await one('SELECT doc::text AS v FROM profiles WHERE id = $1', id);
+        const doc = await cachedOr(profileDocs, id, 'SELECT doc::text AS v FROM profiles WHERE id = $1');
         return doc === null ? null : (JSON.parse(doc) as Profile | ProfileTombstone);
       },
       profileIdOf: (anyId) => one('SELECT profile_id AS v FROM profile_ids WHERE id = $1', anyId),
@@ -160,9 +218,9 @@ export class PostgresStore implements Store {
     if (writes.profiles.size > 0) {
       const profiles = [...writes.profiles];
       await client.query(
-        `INSERT INTO profiles (id, doc) SELECT * FROM unnest($1::text[], $2::json[])
+        `INSERT INTO profiles (id, doc) SELECT * FROM unnest($1::text[], ${documentsOf(2)})
          ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`,
-        [profiles.map(([id]) => id), profiles.map(([, doc]) => JSON.stringify(doc))],
+        [profiles.map(([id]) => id), documents(profiles.map(([, doc]) => JSON.stringify(doc)))],
       );
     }
     if (writes.profileIds.size > 0) {
@@ -176,15 +234,15 @@ export class PostgresStore implements Store {
     if (writes.sessions.size > 0) {
       const touched = [...writes.sessions.values()];
       await client.query(
-        `INSERT INTO sessions (id, profile_id, doc) SELECT * FROM unnest($1::text[], $2::text[], $3::json[])
+        `INSERT INTO sessions (id, profile_id, doc) SELECT * FROM unnest($1::text[], $2::text[], ${documentsOf(3)})
          ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, doc = excluded.doc`,
-        [touched.map((s) => s.id), touched.map((s) => s.profile?.id ?? null), touched.map((s) => JSON.stringify(s))],
+        [touched.map((s) => s.id), touched.map((s) => s.profile?.id ?? null), documents(touched.map((s) => JSON.stringify(s)))],
       );
     }
     const events = writes.events;
     await client.query(
       `INSERT INTO events (id, inserted_at, type, source_id, session_id, profile_id, doc)
-       SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[])`,
+       SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], ${documentsOf(7)})`,
       [
         events.map((e) => e.event.id),
         events.map((e) => e.event.time),
@@ -192,10 +250,26 @@ export class PostgresStore implements Store {
         events.map((e) => e.event.sourceId),
         events.map((e) => e.event.sessionId),
         events.map((e) => e.event.profileId),
-        events.map((e) => eventToJson(e.event)),
+        documents(events.map((e) => eventToJson(e.event))),
       ],
     );
     return writes.outcomes;
+  }
+
+  /** The documents of these ids in a table, as text; null for an id that has none. */
+  private async documentsById(
+    client: pg.PoolClient,
+    table: 'sessions' | 'profiles',
+    ids: string[],
+  ): Promise<Map<string, string | null>> {
+    const docs = new Map<string, string | null>(ids.map((id) => [id, null]));
+    if (ids.length === 0) return docs;
+    const found = await client.query<{ id: string; doc: string }>(
+      `SELECT id, doc::text AS doc FROM ${table} WHERE id = ANY($1::text[])`,
+      [ids],
+    );
+    for (const row of found.rows) docs.set(row.id, row.doc);
+    return docs;
   }
 
   async getEvent(id: string): Promise<JsonText | null> {
@@ -214,14 +288,10 @@ export class PostgresStore implements Store {
     if (query.source !== undefined) add((n) => `source_id = $${n}`, query.source);
     if (query.type !== undefined) add((n) => `type = $${n}`, query.type);
     if (query.session !== undefined) add((n) => `session_id = $${n}`, query.session);
-    if (query.profile !== undefined) {
-      // Events keep the profile id they were stored with; a merged profile answers for all of them.
-      // `= $n` for the usual single id: with `= ANY` the planner may walk the primary key instead
-      // of events_by_profile (seen at 1,000,000 events, docs/performance.md).
-      const ids = await this.profileEventIds(query.profile);
-      if (ids.length === 1) add((n) => `profile_id = $${n}`, ids[0]);
-      else add((n) => `profile_id = ANY($${n})`, ids);
-    }
+    // Events keep the profile id they were stored with; a merged profile answers for all of them.
+    const profileIds = query.profile === undefined ? undefined : await this.profileEventIds(query.profile);
+    if (profileIds !== undefined) add((n) => `profile_id = $${n}`, profileIds[0]);
+    const profileCondition = profileIds === undefined ? undefined : where[where.length - 1];
     if (query.from !== undefined) add((n) => `inserted_at >= $${n}`, new Date(query.from).toISOString());
     if (query.to !== undefined) add((n) => `inserted_at < $${n}`, new Date(query.to).toISOString());
     if (query.cursor !== undefined) {
@@ -229,10 +299,22 @@ export class PostgresStore implements Store {
       where.push(`(inserted_at, seq) < ($${args.length - 1}, $${args.length})`);
     }
     args.push(query.limit + 1);
+    const order = `ORDER BY inserted_at DESC, seq DESC LIMIT $${args.length}`;
+    const read = (conditions: string[]) =>
+      `SELECT seq, inserted_at, doc FROM events` +
+      (conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '') +
+      ` ${order}`;
+    // Each read walks one index in order. A merged profile is one such read per id, the newest of
+    // them winning: with `profile_id = ANY(…)` the planner may walk the primary key instead (seen
+    // at 1,000,000 events, docs/performance.md).
+    const reads = [read(where)];
+    for (const id of profileIds?.slice(1) ?? []) {
+      args.push(id);
+      reads.push(read(where.map((c) => (c === profileCondition ? `profile_id = $${args.length}` : c))));
+    }
     const sql =
-      `SELECT seq, (extract(epoch FROM inserted_at) * 1000)::bigint AS time, doc::text AS doc FROM events` +
-      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
-      ` ORDER BY inserted_at DESC, seq DESC LIMIT $${args.length}`;
+      `SELECT seq, (extract(epoch FROM inserted_at) * 1000)::bigint AS time, doc::text AS doc` +
+      ` FROM (${reads.map((r) => `(${r})`).join(' UNION ALL ')}) AS page ${order}`;
     const rows = await this.unavailableOnError('read failed', async () => {
       const result = await this.pool.query<{ seq: string; time: string; doc: string }>(sql, args);
       return result.rows;

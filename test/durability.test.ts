@@ -1,3 +1,4 @@
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +90,28 @@ describe('embedded store failure', () => {
     expect(accepted.status).toBe(200);
     const stored = (await t.api('GET', `/api/events?type=blocked`)).body.items as { properties: { n: number } }[];
     expect(stored.map((e) => e.properties.n)).toEqual([2]);
+  });
+
+  it('copies committed events from the log into the database file in the background', async () => {
+    const type = `copied-${Date.now()}`;
+    for (let i = 0; i < 20; i++) expect((await post(t, `/collect/${type}/${source}`, { i })).status).toBe(200);
+    // The database file alone, without its log, holds only what a checkpoint copied into it. No
+    // commit here crosses the writer's own threshold (64 MiB), so the checkpoint thread did it.
+    const copy = join(t.dataDir, 'without-log.sqlite');
+    let copied = 0;
+    for (const deadline = Date.now() + 5000; copied < 20 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      copyFileSync(join(t.dataDir, 'intake.sqlite'), copy);
+      const db = new Database(copy, { readonly: true });
+      try {
+        // Before any checkpoint, even the tables exist only in the log.
+        const tables = db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'events'").pluck().get() as number;
+        copied = tables === 0 ? 0 : (db.prepare('SELECT count(*) FROM events WHERE type = ?').pluck().get(type) as number);
+      } finally {
+        db.close();
+      }
+    }
+    expect(copied).toBe(20);
   });
 
   it('keeps the database in WAL mode', () => {

@@ -24,11 +24,12 @@ import { migrate, openDatabase } from './schema.js';
 import type { WriterReply, WriterRequest } from './writer-worker.js';
 
 /**
- * Starts writer-worker in a thread. Built, it is plain JavaScript; under the test runner the
- * sources are TypeScript, so the thread first registers tsx (a dev dependency) to load them.
+ * Starts one of this folder's workers (writer-worker, checkpoint-worker) in a thread. Built, it is
+ * plain JavaScript; under the test runner the sources are TypeScript, so the thread first
+ * registers tsx (a dev dependency) to load them.
  */
-function startWriterThread(path: string): Worker {
-  const url = new URL(import.meta.url.endsWith('.ts') ? './writer-worker.ts' : './writer-worker.js', import.meta.url);
+function startThread(name: string, path: string): Worker {
+  const url = new URL(import.meta.url.endsWith('.ts') ? `./${name}.ts` : `./${name}.js`, import.meta.url);
   if (url.pathname.endsWith('.js')) return new Worker(url, { workerData: { path } });
   const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
   return new Worker(bootstrap, { eval: true, workerData: { path } });
@@ -46,6 +47,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly committer: GroupCommitter<CollectUnit, CollectOutcome>;
   private worker: Worker | null = null;
+  private checkpointer: Worker | null = null;
   private inflight: { resolve: (o: CollectOutcome[]) => void; reject: (e: unknown) => void } | null = null;
   private nextBatchId = 1;
   private readonly statements;
@@ -118,7 +120,8 @@ export class SqliteStore implements Store {
 
   private writer(): Worker {
     if (this.worker !== null) return this.worker;
-    const worker = startWriterThread(this.path);
+    const worker = startThread('writer-worker', this.path);
+    this.checkpointer ??= this.startCheckpointer();
     worker.on('message', (reply: WriterReply | { ready: true }) => {
       if (!('id' in reply)) return;
       const inflight = this.inflight;
@@ -141,6 +144,16 @@ export class SqliteStore implements Store {
     worker.on('exit', (code) => lost(`exit ${code}`));
     this.worker = worker;
     return worker;
+  }
+
+  /** The checkpoint thread (checkpoint-worker.ts); if it ever fails, the writer's own checkpoints still run. */
+  private startCheckpointer(): Worker {
+    const checkpointer = startThread('checkpoint-worker', this.path);
+    checkpointer.on('error', (cause) => this.logger.error({ cause: String(cause) }, 'checkpoint thread stopped'));
+    checkpointer.on('exit', () => {
+      if (this.checkpointer === checkpointer) this.checkpointer = null;
+    });
+    return checkpointer;
   }
 
   async getEvent(id: string): Promise<JsonText | null> {
@@ -353,11 +366,14 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     await this.committer.drain();
-    const worker = this.worker;
+    const threads = [this.worker, this.checkpointer];
     this.worker = null;
-    if (worker !== null) {
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      worker.postMessage({ close: true });
+    this.checkpointer = null;
+    // The writer first: its last commit is in before the checkpoint thread lets go.
+    for (const thread of threads) {
+      if (thread === null) continue;
+      const exited = new Promise((resolve) => thread.once('exit', resolve));
+      thread.postMessage({ close: true });
       await exited;
     }
     this.db.close();

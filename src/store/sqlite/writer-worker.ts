@@ -21,7 +21,9 @@ const db = openDatabase((workerData as { path: string }).path);
 // database file and syncs that. At SQLite's default of 1000 pages (4 MiB) this came every few
 // dozen batches; at 64 MiB it is rarer, and a page that many batches wrote (the tail of each
 // index) is copied once per checkpoint. A third more new-session throughput (docs/performance.md).
-// Durability is unchanged: every commit still syncs the log (synchronous = FULL).
+// The checkpoint thread (checkpoint-worker.ts) copies most pages before then; this one finishes
+// the job and lets the log start over. Durability is unchanged: every commit still syncs the log
+// (synchronous = FULL).
 db.pragma('wal_autocheckpoint = 16384');
 const applyBatch = createCollectWriter(db);
 

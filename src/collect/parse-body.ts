@@ -1,7 +1,7 @@
 import { TextDecoder } from 'node:util';
 import busboy from 'busboy';
 import { errors, IntakeError } from '../domain/errors.js';
-import { compactJson, jsonShape, splitJsonArray, toJsonText, type JsonText } from '../domain/json-text.js';
+import { asJsonText, compactJson, jsonShape, splitJsonArray, toJsonText, type JsonText } from '../domain/json-text.js';
 import { addField, newFields, parseQuery, type Fields } from './parse-query.js';
 
 /** JSON bodies deeper or with more keys in total are refused (hardening.md §3). */
@@ -110,9 +110,9 @@ function decodeText(body: Buffer, media: MediaType | null): string {
  * event each; empty array, non-object elements, or a scalar → 422; invalid JSON → 400.
  */
 export function parseJson(text: string): JsonText[] {
-  if (text.trim() === '') return [toJsonText({})];
   // Checked before parsing: a deeply nested body must not reach the parser (hardening.md §3).
   const shape = jsonShape(text);
+  if (text === '' || (shape.spaced && text.trim() === '')) return [toJsonText({})];
   if (shape.depth > MAX_JSON_DEPTH) throw errors.jsonTooComplex(`nested deeper than ${MAX_JSON_DEPTH} levels`);
   if (shape.keys > MAX_JSON_KEYS) throw errors.jsonTooComplex(`more than ${MAX_JSON_KEYS} keys`);
   let value: unknown;
@@ -127,10 +127,11 @@ export function parseJson(text: string): JsonText[] {
     value.forEach((element, i) => {
       if (!isObject(element)) throw errors.batchElementNotObject(i);
     });
-    return splitJsonArray(compactJson(text.trim()));
+    return splitJsonArray(shape.spaced ? compactJson(text) : asJsonText(text));
   }
   if (!isObject(value)) throw errors.propertiesNotObject();
-  return [compactJson(text.trim())];
+  // Compact JSON as most senders send it is stored as it came, without a second pass over it.
+  return [shape.spaced ? compactJson(text) : asJsonText(text)];
 }
 
 /**

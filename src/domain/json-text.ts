@@ -66,11 +66,15 @@ export function splitJsonArray(compactArray: string): JsonText[] {
   return elements;
 }
 
-/** Nesting depth and number of object keys of JSON text, counted without parsing it. */
-export function jsonShape(text: string): { depth: number; keys: number } {
+/**
+ * Nesting depth and number of object keys of JSON text, counted without parsing it, and whether
+ * it has whitespace outside strings (only then does it need `compactJson`).
+ */
+export function jsonShape(text: string): { depth: number; keys: number; spaced: boolean } {
   let depth = 0;
   let maxDepth = 0;
   let keys = 0;
+  let spaced = false;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -81,6 +85,7 @@ export function jsonShape(text: string): { depth: number; keys: number } {
     else if (c === 0x7b || c === 0x5b) maxDepth = Math.max(maxDepth, ++depth);
     else if (c === 0x7d || c === 0x5d) depth--;
     else if (c === 0x3a) keys++;
+    else if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) spaced = true;
   }
-  return { depth: maxDepth, keys };
+  return { depth: maxDepth, keys, spaced };
 }

@@ -63,11 +63,11 @@ function closeConnectionsWhenStopping(app: FastifyInstance): void {
     stopping = true;
   });
   // A new request on a connection still open is refused in the usual JSON shape, with Retry-After.
-  app.addHook('onRequest', async () => {
-    if (stopping) throw errors.stopping();
-  });
-  app.addHook('onSend', async (_request, reply) => {
+  // Hooks on every request take callbacks, not async functions: no promise per hook per request.
+  app.addHook('onRequest', (_request, _reply, done) => done(stopping ? errors.stopping() : undefined));
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (stopping) reply.header('connection', 'close');
+    done(null, payload);
   });
 }
 
@@ -123,8 +123,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   installErrorHandling(app, config.bodyLimit);
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
   closeConnectionsWhenStopping(app);
   const notAllowed = methodNotAllowed(app);

@@ -46,19 +46,22 @@ export async function collectRoutes(
   // A global cap on collector requests in progress (hardening.md §3): beyond it, 503 at once
   // rather than queueing without bound. Counted until the response is finished or abandoned.
   let inflight = 0;
-  app.addHook('onRequest', async (request) => {
-    if (inflight >= maxInflight) throw errors.overloaded();
+  const finished = () => inflight--;
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (inflight >= maxInflight) return done(errors.overloaded());
     inflight++;
-    request.raw.once('close', () => inflight--);
+    request.raw.once('close', finished);
+    done();
   });
 
   // Every answer is counted by route, source (only a known one: a stranger's ids must not make
   // new series) and status.
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const raw = (request.params as Partial<CollectParams>).source_id;
     const id = raw === undefined ? undefined : normalizeSourceId(raw);
     const source = id !== undefined && deps.findSource(id) !== undefined ? id : 'unknown';
     metrics.requests.inc({ route: request.routeOptions.url ?? 'unknown', source, status: String(reply.statusCode) });
+    done();
   });
 
   app.removeAllContentTypeParsers();

@@ -11,7 +11,7 @@ export interface Load {
 }
 
 export interface ScenarioResult extends Usage {
-  store: 'bare' | 'sqlite' | 'postgres';
+  store: 'bare' | 'fastify' | 'sqlite' | 'postgres';
   scenario: string;
   requestsPerSecond: number;
   p50Ms: number;
@@ -35,6 +35,12 @@ export const SOURCE_ID = 'bench';
 const post = (path: string): Request => ({ method: 'POST', path, headers: HEADERS, body: PAYLOAD });
 
 export const BARE: Scenario = { name: 'bare node:http POST', requests: () => [post('/')] };
+
+/** The same request to the framework alone (bench/fastify-server.mjs), an empty collector route. */
+export const FRAMEWORK: Scenario = {
+  name: 'Fastify empty route POST',
+  requests: () => [post(`/collect/charge-succeeded/${SOURCE_ID}`)],
+};
 
 /** Sessions the known-session scenario cycles through, all opened before it is measured. */
 const KNOWN_SESSIONS = 1000;

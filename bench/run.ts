@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: the ceiling of one Node process (a bare node:http server), then Intake on the
+ * `npm run bench`: the ceiling of one Node process (a bare node:http server) and of the framework
+ * (an empty Fastify route), then Intake on the
  * embedded store and, when INTAKE_TEST_DATABASE_URL is set, on a fresh PostgreSQL database, all
  * under the same load with the same payload; then the scale scenario (1,000,000 stored events).
  * Prints a table and writes it to bench/results/ as JSON and Markdown. docs/performance.md says
@@ -14,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { BARE, INTAKE_SCENARIOS, SOURCE_ID, runScenario, type Load, type ScenarioResult } from './load.js';
+import { BARE, FRAMEWORK, INTAKE_SCENARIOS, SOURCE_ID, runScenario, type Load, type Scenario, type ScenarioResult } from './load.js';
 import { describeMachine } from './machine.js';
 import { toMarkdown, toTable, type Report } from './report.js';
 import { loadEvents, measureQueries, postgresSize, sqliteSize, type ScaleResult, type ScaleSize } from './scale.js';
@@ -90,16 +91,20 @@ async function intakeScenarios(store: 'sqlite' | 'postgres', databaseUrl: string
   }
 }
 
-async function httpScenarios(failed: string[]): Promise<ScenarioResult[]> {
-  progress('bare node:http');
-  const bare = await startServer(['bench/bare-server.mjs'], (port) => [String(port)], {}, join(workDir, 'bare.log'));
-  let ceiling: ScenarioResult;
+/** One scenario against a reference server (`bench/<script>`, no Intake in it). */
+async function referenceScenario(script: string, store: 'bare' | 'fastify', scenario: Scenario): Promise<ScenarioResult> {
+  progress(scenario.name);
+  const server = await startServer([`bench/${script}`], (port) => [String(port)], {}, join(workDir, `${store}.log`));
   try {
-    ceiling = await runScenario(bare, 'bare', BARE, LOAD, runId);
+    return await runScenario(server, store, scenario, LOAD, runId);
   } finally {
-    await bare.stop();
+    await server.stop();
   }
-  const results = [ceiling];
+}
+
+async function httpScenarios(failed: string[]): Promise<ScenarioResult[]> {
+  const ceiling = await referenceScenario('bare-server.mjs', 'bare', BARE);
+  const results = [ceiling, await referenceScenario('fastify-server.mjs', 'fastify', FRAMEWORK)];
   results.push(...(await part(failed, 'sqlite HTTP', () => intakeScenarios('sqlite', null), [])));
   if (DATABASE_URL !== null)
     results.push(

@@ -131,6 +131,36 @@ for (const kind of STORES) {
       expect(numbers).toEqual([...Array.from({ length: 40 }, (_, i) => 39 - i), undefined]);
     });
 
+    it('commits batches in flight on a pool of one connection, a new month’s partition included', async () => {
+      const dataDir = tempDir();
+      const database = kind === 'postgres' ? await createTestDatabase() : null;
+      const single = await openStore(
+        loadConfig({
+          INTAKE_DATA_DIR: dataDir,
+          INTAKE_DATABASE_POOL: '1',
+          ...(database ? { INTAKE_DATABASE_URL: database.url } : {}),
+        }),
+        logger,
+      );
+      try {
+        // The first batch must create a partition before it begins; the second needs none and
+        // would be first to the one connection, were it to take it before its turn.
+        const later = unit({ time: '2031-05-01T00:00:00.000Z', sourceId: 'pool-of-one' });
+        const first = single.collect(later);
+        await new Promise((resolve) => setImmediate(resolve));
+        const now = unit({ sourceId: 'pool-of-one' });
+        const started = Date.now();
+        await Promise.all([first, single.collect(now)]);
+        expect(Date.now() - started).toBeLessThan(2000);
+        const stored = await single.listEvents({ source: 'pool-of-one', limit: 10 });
+        expect(stored.items).toHaveLength(2);
+      } finally {
+        await single.close();
+        await database?.drop();
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+
     it('stores sources with lower-case ids, refuses a taken id, and moves the version on every change', async () => {
       const v0 = await store.sourcesVersion();
       const created = await store.createSource({ id: 'contract-src', name: 'C' });

@@ -104,8 +104,11 @@ export class PostgresStore implements Store {
     const turn = this.takeLockTurn();
     try {
       return await this.unavailableOnError('commit failed', async () => {
+        // Waited for before taking a connection: a batch waiting for its turn never holds one
+        // that the batch ahead of it needs, even with a pool of one.
+        await turn.previous;
         for (const month of new Set(units.map((u) => monthOf(u.time)))) await this.ensureMonth(month);
-        return transaction(this.pool, (client) => this.applyBatch(client, units, turn));
+        return transaction(this.pool, (client) => this.applyBatch(client, units, turn.done));
       });
     } finally {
       turn.done();
@@ -124,12 +127,8 @@ export class PostgresStore implements Store {
     return { previous, done };
   }
 
-  private async applyBatch(
-    client: pg.PoolClient,
-    units: CollectUnit[],
-    turn: { previous: Promise<void>; done: () => void },
-  ): Promise<CollectOutcome[]> {
-    await turn.previous;
+  /** `locked` is called once the batch holds its locks. */
+  private async applyBatch(client: pg.PoolClient, units: CollectUnit[], locked: () => void): Promise<CollectOutcome[]> {
     const drafts = units.flatMap((u) => u.events);
     const sessionIds = sessionIdsOf(units);
     // Batches that identify profiles or map identity fields can merge any two profiles: across processes they take
@@ -146,7 +145,7 @@ export class PostgresStore implements Store {
           ORDER BY k`,
         [sessionIds],
       );
-    turn.done();
+    locked();
 
     const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
     const now = Date.now();

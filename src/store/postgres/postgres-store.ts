@@ -8,7 +8,7 @@ import type { Profile, ProfileTombstone } from '../../domain/profile.js';
 import type { Session } from '../../domain/session.js';
 import { newSource, patchSource, type Source, type SourceInput, type SourcePatch } from '../../domain/source.js';
 import { GroupCommitter } from '../group-commit.js';
-import { planBatch } from '../plan-batch.js';
+import { planBatch, type BatchLookup, type BatchWrites } from '../plan-batch.js';
 import type { QuarantineEntry, QuarantineQuery, QuarantineSummary, StoredResponse } from '../store.js';
 import { withIdempotency } from '../idempotency.js';
 import type { CollectOutcome, CollectUnit, EventCursor, EventDraft, EventQuery, Page, Store, StoreLogger } from '../store.js';
@@ -27,12 +27,19 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * A batch's documents travel as one text parameter, one per line, and the server splits them
- * (`documentsOf(n)`). As a `json[]` parameter, pg escapes every quote of every document into an
+ * (`documentsOf`). As a `json[]` parameter, pg escapes every quote of every document into an
  * array literal on the event loop, and the server unescapes it again (docs/performance.md). JSON
  * text as Intake writes it is compact: a line break can only be escaped inside a string, never
  * raw, which the check below makes sure of rather than let one document become two.
  */
-const documentsOf = (n: number) => `string_to_array($${n}::text, E'\\n')::json[]`;
+const documentsOf = (param: string) => `string_to_array(${param}::text, E'\\n')::json[]`;
+/** Planning session-less events reads nothing; a lookup here would be a bug. */
+const NO_LOOKUPS: BatchLookup = {
+  session: () => Promise.reject(new Error('a session-less batch looked up a session')),
+  profile: () => Promise.reject(new Error('a session-less batch looked up a profile')),
+  profileIdOf: () => Promise.reject(new Error('a session-less batch looked up a profile id')),
+};
+
 /** The session ids a batch's events name, each once. */
 function sessionIdsOf(units: readonly CollectUnit[]): string[] {
   return [...new Set(units.flatMap((u) => u.events.flatMap((d) => (d.identity === null ? [] : [d.identity.sessionId]))))];
@@ -102,6 +109,11 @@ export class PostgresStore implements Store {
   /** One transaction per flush; a 200 is sent only after its COMMIT returned. */
   private async writeBatch(units: CollectUnit[]): Promise<CollectOutcome[]> {
     const turn = this.takeLockTurn();
+    if (units.every((u) => u.idempotency === null && u.events.every((d) => d.identity === null))) {
+      // It takes no locks, so it neither waits for its turn nor holds up the batch after it.
+      void turn.previous.then(turn.done);
+      return this.unavailableOnError('commit failed', () => this.insertSessionless(units));
+    }
     try {
       return await this.unavailableOnError('commit failed', async () => {
         // Waited for before taking a connection: a batch waiting for its turn never holds one
@@ -125,6 +137,17 @@ export class PostgresStore implements Store {
     let done!: () => void;
     this.lockTurn = new Promise((resolve) => (done = resolve));
     return { previous, done };
+  }
+
+  /**
+   * A batch of session-less events without idempotency keys reads nothing and writes only events:
+   * one INSERT, which commits on its own, durably, without BEGIN and COMMIT round trips.
+   */
+  private async insertSessionless(units: CollectUnit[]): Promise<CollectOutcome[]> {
+    for (const month of new Set(units.map((u) => monthOf(u.time)))) await this.ensureMonth(month);
+    const writes = await planBatch(units, NO_LOOKUPS);
+    await this.insertRows(this.pool, writes);
+    return writes.outcomes;
   }
 
   /** `locked` is called once the batch holds its locks. */
@@ -186,14 +209,9 @@ export class PostgresStore implements Store {
     units: CollectUnit[],
     one: (sql: string, id: string) => Promise<string | null>,
   ): Promise<CollectOutcome[]> {
-    // The batch's sessions and their profiles are read in two queries up front, not in two round
+    // The batch's sessions and their profiles are read in one query up front, not in two round
     // trips per event (docs/performance.md); anything else planning needs is read when it asks.
-    const sessionDocs = await this.documentsById(client, 'sessions', sessionIdsOf(units));
-    const profileIds = [...sessionDocs.values()].flatMap((doc) => {
-      const id = doc === null ? undefined : (JSON.parse(doc) as Session).profile?.id;
-      return id === undefined ? [] : [id];
-    });
-    const profileDocs = await this.documentsById(client, 'profiles', [...new Set(profileIds)]);
+    const { sessionDocs, profileDocs } = await this.sessionsWithProfiles(client, sessionIdsOf(units));
     const cachedOr = async (docs: Map<string, string | null>, id: string, sql: string) =>
       docs.has(id) ? (docs.get(id) as string | null) : one(sql, id);
     const writes = await planBatch(units, {
@@ -214,61 +232,79 @@ export class PostgresStore implements Store {
           WHERE profile_id = $2`,
         [to, from],
       );
+    await this.insertRows(client, writes);
+    return writes.outcomes;
+  }
+
+  /**
+   * Writes a batch's profiles, id index rows, sessions and events in one statement: the first
+   * three as data-modifying `WITH` clauses of the events' INSERT, so the batch pays one round trip
+   * for them, not four. They are different tables, so no clause sees or touches another's rows.
+   */
+  private async insertRows(db: pg.Pool | pg.PoolClient, writes: Omit<BatchWrites, 'relinks' | 'outcomes'>): Promise<void> {
+    const params: unknown[] = [];
+    const arg = (value: unknown) => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    const clauses: string[] = [];
     if (writes.profiles.size > 0) {
       const profiles = [...writes.profiles];
-      await client.query(
-        `INSERT INTO profiles (id, doc) SELECT * FROM unnest($1::text[], ${documentsOf(2)})
-         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`,
-        [profiles.map(([id]) => id), documents(profiles.map(([, doc]) => JSON.stringify(doc)))],
+      clauses.push(
+        `profiles_written AS (INSERT INTO profiles (id, doc)
+           SELECT * FROM unnest(${arg(profiles.map(([id]) => id))}::text[],
+             ${documentsOf(arg(documents(profiles.map(([, doc]) => JSON.stringify(doc)))))})
+           ON CONFLICT (id) DO UPDATE SET doc = excluded.doc)`,
       );
     }
     if (writes.profileIds.size > 0) {
       const ids = [...writes.profileIds];
-      await client.query(
-        `INSERT INTO profile_ids (id, profile_id) SELECT * FROM unnest($1::text[], $2::text[])
-         ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id`,
-        [ids.map(([id]) => id), ids.map(([, profileId]) => profileId)],
+      clauses.push(
+        `ids_written AS (INSERT INTO profile_ids (id, profile_id)
+           SELECT * FROM unnest(${arg(ids.map(([id]) => id))}::text[], ${arg(ids.map(([, profileId]) => profileId))}::text[])
+           ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id)`,
       );
     }
     if (writes.sessions.size > 0) {
       const touched = [...writes.sessions.values()];
-      await client.query(
-        `INSERT INTO sessions (id, profile_id, doc) SELECT * FROM unnest($1::text[], $2::text[], ${documentsOf(3)})
-         ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, doc = excluded.doc`,
-        [touched.map((s) => s.id), touched.map((s) => s.profile?.id ?? null), documents(touched.map((s) => JSON.stringify(s)))],
+      clauses.push(
+        `sessions_written AS (INSERT INTO sessions (id, profile_id, doc)
+           SELECT * FROM unnest(${arg(touched.map((t) => t.id))}::text[], ${arg(touched.map((t) => t.profile?.id ?? null))}::text[],
+             ${documentsOf(arg(documents(touched.map((t) => JSON.stringify(t)))))})
+           ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, doc = excluded.doc)`,
       );
     }
     const events = writes.events;
-    await client.query(
-      `INSERT INTO events (id, inserted_at, type, source_id, session_id, profile_id, doc)
-       SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], ${documentsOf(7)})`,
-      [
-        events.map((e) => e.event.id),
-        events.map((e) => e.event.time),
-        events.map((e) => e.event.type),
-        events.map((e) => e.event.sourceId),
-        events.map((e) => e.event.sessionId),
-        events.map((e) => e.event.profileId),
-        documents(events.map((e) => eventToJson(e.event))),
-      ],
-    );
-    return writes.outcomes;
+    const insertEvents = `INSERT INTO events (id, inserted_at, type, source_id, session_id, profile_id, doc)
+      SELECT * FROM unnest(${arg(events.map((e) => e.event.id))}::uuid[], ${arg(events.map((e) => e.event.time))}::timestamptz[],
+        ${arg(events.map((e) => e.event.type))}::text[], ${arg(events.map((e) => e.event.sourceId))}::text[],
+        ${arg(events.map((e) => e.event.sessionId))}::text[], ${arg(events.map((e) => e.event.profileId))}::text[],
+        ${documentsOf(arg(documents(events.map((e) => eventToJson(e.event)))))})`;
+    await db.query(clauses.length > 0 ? `WITH ${clauses.join(', ')} ${insertEvents}` : insertEvents, params);
   }
 
-  /** The documents of these ids in a table, as text; null for an id that has none. */
-  private async documentsById(
+  /**
+   * The documents of these sessions and of their profiles, as text; null for an id that has none
+   * (a new session, or a profile gone).
+   */
+  private async sessionsWithProfiles(
     client: pg.PoolClient,
-    table: 'sessions' | 'profiles',
     ids: string[],
-  ): Promise<Map<string, string | null>> {
-    const docs = new Map<string, string | null>(ids.map((id) => [id, null]));
-    if (ids.length === 0) return docs;
-    const found = await client.query<{ id: string; doc: string }>(
-      `SELECT id, doc::text AS doc FROM ${table} WHERE id = ANY($1::text[])`,
+  ): Promise<{ sessionDocs: Map<string, string | null>; profileDocs: Map<string, string | null> }> {
+    const sessionDocs = new Map<string, string | null>(ids.map((id) => [id, null]));
+    const profileDocs = new Map<string, string | null>();
+    if (ids.length === 0) return { sessionDocs, profileDocs };
+    const found = await client.query<{ id: string; doc: string; profile_id: string | null; profile: string | null }>(
+      `SELECT s.id, s.doc::text AS doc, s.profile_id, p.doc::text AS profile
+         FROM sessions s LEFT JOIN profiles p ON p.id = s.profile_id
+        WHERE s.id = ANY($1::text[])`,
       [ids],
     );
-    for (const row of found.rows) docs.set(row.id, row.doc);
-    return docs;
+    for (const row of found.rows) {
+      sessionDocs.set(row.id, row.doc);
+      if (row.profile_id !== null) profileDocs.set(row.profile_id, row.profile);
+    }
+    return { sessionDocs, profileDocs };
   }
 
   async getEvent(id: string): Promise<JsonText | null> {

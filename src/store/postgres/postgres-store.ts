@@ -33,6 +33,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * raw, which the check below makes sure of rather than let one document become two.
  */
 const documentsOf = (param: string) => `string_to_array(${param}::text, E'\\n')::json[]`;
+function documents(texts: string[]): string {
+  for (const text of texts) if (text.includes('\n')) throw new Error('a document holds a raw line break');
+  return texts.join('\n');
+}
+
 /** Planning session-less events reads nothing; a lookup here would be a bug. */
 const NO_LOOKUPS: BatchLookup = {
   session: () => Promise.reject(new Error('a session-less batch looked up a session')),
@@ -43,11 +48,6 @@ const NO_LOOKUPS: BatchLookup = {
 /** The session ids a batch's events name, each once. */
 function sessionIdsOf(units: readonly CollectUnit[]): string[] {
   return [...new Set(units.flatMap((u) => u.events.flatMap((d) => (d.identity === null ? [] : [d.identity.sessionId]))))];
-}
-
-function documents(texts: string[]): string {
-  for (const text of texts) if (text.includes('\n')) throw new Error('a document holds a raw line break');
-  return texts.join('\n');
 }
 
 /**
@@ -106,11 +106,12 @@ export class PostgresStore implements Store {
     this.partitions.add(month);
   }
 
-  /** One transaction per flush; a 200 is sent only after its COMMIT returned. */
+  /** One transaction per flush (or one INSERT, below); a 200 is sent only after it committed. */
   private async writeBatch(units: CollectUnit[]): Promise<CollectOutcome[]> {
     const turn = this.takeLockTurn();
     if (units.every((u) => u.idempotency === null && u.events.every((d) => d.identity === null))) {
-      // It takes no locks, so it neither waits for its turn nor holds up the batch after it.
+      // It takes no locks: it does not wait for its turn, and passes the turn on once the batch
+      // before it holds its locks.
       void turn.previous.then(turn.done);
       return this.unavailableOnError('commit failed', () => this.insertSessionless(units));
     }

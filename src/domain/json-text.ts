@@ -18,11 +18,9 @@ export function toJsonText(value: unknown): JsonText {
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const NEEDS_COMPACTING = /[ \t\n\r]/;
 
 /** Removes whitespace outside strings from valid JSON text; everything else stays byte for byte. */
 export function compactJson(text: string): JsonText {
-  if (!NEEDS_COMPACTING.test(text)) return text as JsonText;
   let out = '';
   let runStart = 0;
   let inString = false;

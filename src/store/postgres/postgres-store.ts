@@ -100,6 +100,11 @@ export class PostgresStore implements Store {
     return this.committer.submit(unit);
   }
 
+  /** The partitions of every month a batch's events fall in. */
+  private async ensureMonths(units: CollectUnit[]): Promise<void> {
+    for (const month of new Set(units.map((u) => monthOf(u.time)))) await this.ensureMonth(month);
+  }
+
   private async ensureMonth(month: string): Promise<void> {
     if (this.partitions.has(month)) return;
     await ensurePartition(this.pool, month);
@@ -120,7 +125,7 @@ export class PostgresStore implements Store {
         // Waited for before taking a connection: a batch waiting for its turn never holds one
         // that the batch ahead of it needs, even with a pool of one.
         await turn.previous;
-        for (const month of new Set(units.map((u) => monthOf(u.time)))) await this.ensureMonth(month);
+        await this.ensureMonths(units);
         return transaction(this.pool, (client) => this.applyBatch(client, units, turn.done));
       });
     } finally {
@@ -145,7 +150,7 @@ export class PostgresStore implements Store {
    * one INSERT, which commits on its own, durably, without BEGIN and COMMIT round trips.
    */
   private async insertSessionless(units: CollectUnit[]): Promise<CollectOutcome[]> {
-    for (const month of new Set(units.map((u) => monthOf(u.time)))) await this.ensureMonth(month);
+    await this.ensureMonths(units);
     const writes = await planBatch(units, NO_LOOKUPS);
     await this.insertRows(this.pool, writes);
     return writes.outcomes;

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { EVENT_ID_SCHEMES, type EventIds } from './domain/event-id.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -24,6 +25,8 @@ export interface Config {
   profileHashKey: string | null;
   bodyLimit: number;
   logLevel: LogLevel;
+  /** How new event ids are made (domain/event-id.ts). */
+  eventIds: EventIds;
 }
 
 /** An invalid setting; the CLI prints the message as one line and exits with code 2. */
@@ -43,6 +46,7 @@ export const SETTINGS = {
   maxInflight: { env: 'INTAKE_MAX_INFLIGHT', flag: 'max-inflight' },
   bodyLimit: { env: 'INTAKE_BODY_LIMIT', flag: 'body-limit' },
   logLevel: { env: 'INTAKE_LOG_LEVEL', flag: 'log-level' },
+  eventIds: { env: 'INTAKE_EVENT_IDS', flag: 'event-ids' },
 } as const;
 
 type Key = keyof typeof SETTINGS;
@@ -95,6 +99,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
   if (levelSetting !== undefined && !LOG_LEVELS.includes(levelSetting.value as LogLevel))
     throw bad(levelSetting, `must be one of ${LOG_LEVELS.join(', ')}, got "${levelSetting.value}"`);
 
+  const eventIdsSetting = raw('eventIds');
+  if (eventIdsSetting !== undefined && !EVENT_ID_SCHEMES.includes(eventIdsSetting.value as EventIds))
+    throw bad(eventIdsSetting, `must be one of ${EVENT_ID_SCHEMES.join(', ')}, got "${eventIdsSetting.value}"`);
+
   return {
     port,
     host,
@@ -108,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     maxInflight,
     bodyLimit,
     logLevel: (levelSetting?.value as LogLevel | undefined) ?? 'info',
+    eventIds: (eventIdsSetting?.value as EventIds | undefined) ?? 'random',
   };
 }
 

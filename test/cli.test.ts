@@ -183,6 +183,7 @@ describe('Configuration', () => {
       ['INTAKE_BODY_LIMIT', '0'],
       ['INTAKE_BODY_LIMIT', '1e6'],
       ['INTAKE_LOG_LEVEL', 'loud'],
+      ['INTAKE_EVENT_IDS', 'sequential'],
       ['INTAKE_TRUST_PROXY', 'notanip'],
       ['INTAKE_TRUST_PROXY', '10.0.0.0/33'],
       ['INTAKE_ADMIN_TOKEN', 'short'],

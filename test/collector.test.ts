@@ -1347,4 +1347,61 @@ describe.each(STORES)('collector on %s', (store) => {
       }
     });
   });
+
+  // ---- Event ids (INTAKE_EVENT_IDS, docs/api.md) ----------------------------------------------------
+
+  describe('INTAKE_EVENT_IDS=time-ordered: event ids are UUIDs version 7, which start with their creation time', () => {
+    const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    /** The creation time a version-7 UUID carries, in epoch milliseconds (its first 48 bits). */
+    const millisOf = (id: string) => parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+    let t: TestServer;
+    let source: string;
+    beforeAll(async () => {
+      t = await startOn({ INTAKE_EVENT_IDS: 'time-ordered' });
+      source = await t.source();
+    });
+    afterAll(() => t.close());
+
+    it('a new session: its event and the three system events all get one, from the time of the request', async () => {
+      const session = `v7-${Date.now()}`;
+      const before = Date.now();
+      const res = await postJson(t, `/collect/page-view/${source}/${session}`, { url: '/' });
+      const after = Date.now();
+      expect(res.status, res.text).toBe(200);
+      expect(res.json.events[0]).toMatch(UUID_V7);
+      const events = await listEvents(t, { session });
+      expect(events.map((e) => e.type).sort()).toEqual(['page-view', 'profile-created', 'session-opened', 'visit-started']);
+      for (const e of events) {
+        expect(e.id).toMatch(UUID_V7);
+        expect(millisOf(e.id)).toBeGreaterThanOrEqual(before);
+        expect(millisOf(e.id)).toBeLessThanOrEqual(after);
+        expect((await readEvent(t, e.id)).id).toBe(e.id);
+      }
+    });
+
+    it('the ids of events stored one after the other carry non-decreasing times, so they sort by millisecond', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await postJson(t, `/collect/ordered/${source}`, { i });
+        expect(res.status, res.text).toBe(200);
+        ids.push(res.json.events[0] as string);
+      }
+      const times = ids.map(millisOf);
+      expect([...times].sort((a, b) => a - b)).toEqual(times);
+      // Text order is time order: the time is the id's first twelve hex digits.
+      expect([...ids].sort().map(millisOf)).toEqual(times);
+      const stored = await listEvents(t, { type: 'ordered' });
+      expect(stored.map((e) => e.properties.i)).toEqual([4, 3, 2, 1, 0]);
+    });
+
+    it('the default stays random: a version-4 UUID', async () => {
+      const other = await startOn();
+      try {
+        const id = (await postJson(other, `/collect/default/${await other.source()}`, {})).json.events[0];
+        expect(id).toMatch(UUID);
+      } finally {
+        await other.close();
+      }
+    });
+  });
 });

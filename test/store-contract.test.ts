@@ -19,6 +19,7 @@ function unit(fields: Partial<CollectUnit> & { properties?: string[]; session?: 
     ip: '192.0.2.1',
     request: { method: 'POST', path: '/collect/x/contract', query: '', ip: '192.0.2.1', headers: {} },
     hashKey: 'contract-key',
+    eventIds: 'random',
     task: randomUUID(),
     idempotency: null,
     events: properties.map((p) => ({

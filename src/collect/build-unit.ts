@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { RequestInfo } from '../domain/event.js';
+import { newEventId, type EventIds } from '../domain/event-id.js';
 import { eventTypeName, normalizeEventType } from '../domain/event-type.js';
 import type { JsonText } from '../domain/json-text.js';
 import type { MappingItem } from '../domain/mapping.js';
@@ -25,6 +25,7 @@ export function buildUnit(args: {
   hashKey: string;
   mappingFor: (type: string, sourceId: string) => MappingItem[];
   idempotency: CollectUnit['idempotency'];
+  eventIds: EventIds;
 }): CollectUnit {
   const type = normalizeEventType(args.pathType);
   const name = eventTypeName(args.pathType);
@@ -39,6 +40,7 @@ export function buildUnit(args: {
     ip: args.request.ip,
     request: args.request,
     hashKey: args.hashKey,
+    eventIds: args.eventIds,
     events: args.properties.map((properties) => {
       const identity = resolveIdentity({
         config,
@@ -47,7 +49,7 @@ export function buildUnit(args: {
         hashKey: args.hashKey,
       });
       // Only an event with a profile maps into one.
-      return { id: randomUUID(), type, name, properties, identity, mapping: identity === null ? [] : mapping };
+      return { id: newEventId(args.eventIds), type, name, properties, identity, mapping: identity === null ? [] : mapping };
     }),
   };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { errors, IntakeError } from '../domain/errors.js';
+import type { EventIds } from '../domain/event-id.js';
 import { toJsonText } from '../domain/json-text.js';
 import type { MappingItem } from '../domain/mapping.js';
 import type { Source } from '../domain/source.js';
@@ -53,6 +54,8 @@ export interface CollectDeps {
   mappingFor: (type: string, sourceId: string) => MappingItem[];
   /** The key of hashed profile ids (identity.md §4). */
   hashKey: string;
+  /** How new event ids are made (domain/event-id.ts). */
+  eventIds: EventIds;
   /** Refused requests kept per source at most (hardening.md §4). */
   quarantineMax: number;
   /** The largest body accepted, unless a source sets a smaller one (hardening.md §3). */
@@ -163,6 +166,7 @@ async function collectFor(
     },
     now: receivedAt,
     hashKey: deps.hashKey,
+    eventIds: deps.eventIds,
     mappingFor: deps.mappingFor,
     idempotency:
       key === null || config.idempotency.mode === 'off'

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { INTERNAL_SOURCE_ID, type Event } from '../domain/event.js';
+import { newEventId } from '../domain/event-id.js';
 import { eventTypeName } from '../domain/event-type.js';
 import { asJsonText, toJsonText } from '../domain/json-text.js';
 import { applyMapping } from '../domain/mapping.js';
@@ -174,7 +175,7 @@ export async function planBatch(units: readonly CollectUnit[], lookup: BatchLook
 /** `profile-created`, `session-opened`, `visit-started`: stored under the internal source. */
 function systemEvent(unit: CollectUnit, type: SystemEventType, trigger: EventDraft, sessionId: string, profileId: string): Event {
   return {
-    id: randomUUID(),
+    id: newEventId(unit.eventIds),
     type,
     name: eventTypeName(type),
     time: unit.time,

@@ -60,19 +60,24 @@ async function withDatabase<T>(use: (url: string) => Promise<T>): Promise<T> {
   }
 }
 
-/** The built server, `node dist/cli.js serve`, as an operator runs it (default log level). */
-function startIntake(dataDir: string, databaseUrl: string | null): Promise<ServerProcess> {
+/** The built server, `node dist/cli.js serve`, as an operator runs it (default settings unless `flags`). */
+function startIntake(dataDir: string, databaseUrl: string | null, flags: string[] = []): Promise<ServerProcess> {
   return startServer(
-    ['dist/cli.js', 'serve', '--host', '127.0.0.1', '--data-dir', dataDir, '--admin-token', ADMIN_TOKEN],
+    ['dist/cli.js', 'serve', '--host', '127.0.0.1', '--data-dir', dataDir, '--admin-token', ADMIN_TOKEN, ...flags],
     (port) => ['--port', String(port), ...(databaseUrl !== null ? ['--database-url', databaseUrl] : [])],
     {},
     join(workDir, `intake-${databaseUrl === null ? 'sqlite' : 'postgres'}.log`),
   );
 }
 
-async function intakeScenarios(store: 'sqlite' | 'postgres', databaseUrl: string | null): Promise<ScenarioResult[]> {
+async function intakeScenarios(
+  store: 'sqlite' | 'postgres',
+  databaseUrl: string | null,
+  scenarios = INTAKE_SCENARIOS,
+  flags: string[] = [],
+): Promise<ScenarioResult[]> {
   const dataDir = mkdtempSync(join(workDir, `${store}-`));
-  const server = await startIntake(dataDir, databaseUrl);
+  const server = await startIntake(dataDir, databaseUrl, flags);
   try {
     const created = await fetch(`${server.url}/api/sources`, {
       method: 'POST',
@@ -81,7 +86,7 @@ async function intakeScenarios(store: 'sqlite' | 'postgres', databaseUrl: string
     });
     if (created.status !== 201) throw new Error(`creating the source answered ${created.status}`);
     const results: ScenarioResult[] = [];
-    for (const scenario of INTAKE_SCENARIOS) {
+    for (const scenario of scenarios) {
       progress(`${store}: ${scenario.name}`);
       results.push(await runScenario(server, store, scenario, LOAD, runId));
     }
@@ -89,6 +94,17 @@ async function intakeScenarios(store: 'sqlite' | 'postgres', databaseUrl: string
   } finally {
     await server.stop();
   }
+}
+
+/**
+ * Two of the scenarios again on a fresh store, with INTAKE_EVENT_IDS=time-ordered: what a version-7
+ * event id (an index that grows at its end) changes against the default random one.
+ */
+function timeOrderedIds(store: 'sqlite' | 'postgres', databaseUrl: string | null): Promise<ScenarioResult[]> {
+  const scenarios = INTAKE_SCENARIOS.filter((s) => s.name === 'POST profile-less' || s.name === 'POST new session').map(
+    (s) => ({ ...s, name: `${s.name}, time-ordered ids` }),
+  );
+  return intakeScenarios(store, databaseUrl, scenarios, ['--event-ids', 'time-ordered']);
 }
 
 /** One scenario against a reference server (`bench/<script>`, no Intake in it). */
@@ -106,9 +122,11 @@ async function httpScenarios(failed: string[]): Promise<ScenarioResult[]> {
   const ceiling = await referenceScenario('bare-server.mjs', 'bare', BARE);
   const results = [ceiling, await referenceScenario('fastify-server.mjs', 'fastify', FRAMEWORK)];
   results.push(...(await part(failed, 'sqlite HTTP', () => intakeScenarios('sqlite', null), [])));
+  results.push(...(await part(failed, 'sqlite HTTP, time-ordered ids', () => timeOrderedIds('sqlite', null), [])));
   if (DATABASE_URL !== null)
     results.push(
       ...(await part(failed, 'postgres HTTP', () => withDatabase((url) => intakeScenarios('postgres', url)), [])),
+      ...(await part(failed, 'postgres HTTP, time-ordered ids', () => withDatabase((url) => timeOrderedIds('postgres', url)), [])),
     );
   return results.map((r) => ({ ...r, ratio: r.requestsPerSecond / ceiling.requestsPerSecond }));
 }

@@ -97,14 +97,14 @@ async function intakeScenarios(
 }
 
 /**
- * Two of the scenarios again on a fresh store, with INTAKE_EVENT_IDS=time-ordered: what a version-7
+ * Two of the scenarios again on a fresh store, with INTAKE_IDS=time-ordered: what a version-7
  * event id (an index that grows at its end) changes against the default random one.
  */
 function timeOrderedIds(store: 'sqlite' | 'postgres', databaseUrl: string | null): Promise<ScenarioResult[]> {
   const scenarios = INTAKE_SCENARIOS.filter((s) => s.name === 'POST profile-less' || s.name === 'POST new session').map(
     (s) => ({ ...s, name: `${s.name}, time-ordered ids` }),
   );
-  return intakeScenarios(store, databaseUrl, scenarios, ['--event-ids', 'time-ordered']);
+  return intakeScenarios(store, databaseUrl, scenarios, ['--ids', 'time-ordered']);
 }
 
 /** One scenario against a reference server (`bench/<script>`, no Intake in it). */

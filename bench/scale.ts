@@ -129,7 +129,7 @@ export async function loadEvents(
       request: { ...request, path: `/collect/${type}/scale/${sessionId}` },
       now: new Date(start + Math.floor((i * (end - start)) / estimatedUnits)),
       hashKey: 'scale-bench-hash-key',
-      eventIds: 'random',
+      idScheme: 'random',
       mappingFor: () => [],
       idempotency: null,
     });

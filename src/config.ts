@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { EVENT_ID_SCHEMES, type EventIds } from './domain/event-id.js';
+import { ID_SCHEMES, type IdScheme } from './domain/new-id.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -25,8 +25,8 @@ export interface Config {
   profileHashKey: string | null;
   bodyLimit: number;
   logLevel: LogLevel;
-  /** How new event ids are made (domain/event-id.ts). */
-  eventIds: EventIds;
+  /** How the ids of new events, profiles and sessions are made (domain/new-id.ts). */
+  idScheme: IdScheme;
 }
 
 /** An invalid setting; the CLI prints the message as one line and exits with code 2. */
@@ -46,7 +46,7 @@ export const SETTINGS = {
   maxInflight: { env: 'INTAKE_MAX_INFLIGHT', flag: 'max-inflight' },
   bodyLimit: { env: 'INTAKE_BODY_LIMIT', flag: 'body-limit' },
   logLevel: { env: 'INTAKE_LOG_LEVEL', flag: 'log-level' },
-  eventIds: { env: 'INTAKE_EVENT_IDS', flag: 'event-ids' },
+  idScheme: { env: 'INTAKE_IDS', flag: 'ids' },
 } as const;
 
 type Key = keyof typeof SETTINGS;
@@ -99,9 +99,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
   if (levelSetting !== undefined && !LOG_LEVELS.includes(levelSetting.value as LogLevel))
     throw bad(levelSetting, `must be one of ${LOG_LEVELS.join(', ')}, got "${levelSetting.value}"`);
 
-  const eventIdsSetting = raw('eventIds');
-  if (eventIdsSetting !== undefined && !EVENT_ID_SCHEMES.includes(eventIdsSetting.value as EventIds))
-    throw bad(eventIdsSetting, `must be one of ${EVENT_ID_SCHEMES.join(', ')}, got "${eventIdsSetting.value}"`);
+  const idSchemeSetting = raw('idScheme');
+  if (idSchemeSetting !== undefined && !ID_SCHEMES.includes(idSchemeSetting.value as IdScheme))
+    throw bad(idSchemeSetting, `must be one of ${ID_SCHEMES.join(', ')}, got "${idSchemeSetting.value}"`);
 
   return {
     port,
@@ -116,7 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     maxInflight,
     bodyLimit,
     logLevel: (levelSetting?.value as LogLevel | undefined) ?? 'info',
-    eventIds: (eventIdsSetting?.value as EventIds | undefined) ?? 'random',
+    idScheme: (idSchemeSetting?.value as IdScheme | undefined) ?? 'random',
   };
 }
 

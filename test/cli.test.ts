@@ -183,7 +183,7 @@ describe('Configuration', () => {
       ['INTAKE_BODY_LIMIT', '0'],
       ['INTAKE_BODY_LIMIT', '1e6'],
       ['INTAKE_LOG_LEVEL', 'loud'],
-      ['INTAKE_EVENT_IDS', 'sequential'],
+      ['INTAKE_IDS', 'sequential'],
       ['INTAKE_TRUST_PROXY', 'notanip'],
       ['INTAKE_TRUST_PROXY', '10.0.0.0/33'],
       ['INTAKE_ADMIN_TOKEN', 'short'],
@@ -290,14 +290,14 @@ describe('Starting', () => {
       post(first, '/collect/page-view/keep/sess-restart', { n: 4 }),
     ]);
     for (const p of posted) expect(p.status).toBe(200);
-    const eventIds = posted.flatMap((p) => p.body.events as string[]);
+    const idScheme = posted.flatMap((p) => p.body.events as string[]);
     const profileId = posted[2]?.body.profile.id as string;
     expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null });
 
     const second = await serve(dataDir);
-    for (const id of eventIds) expect((await api(second, token, 'GET', `/api/events/${id}`)).status).toBe(200);
+    for (const id of idScheme) expect((await api(second, token, 'GET', `/api/events/${id}`)).status).toBe(200);
     const listed = await api(second, token, 'GET', '/api/events?source=keep');
-    expect(new Set(listed.body.items.map((e: { id: string }) => e.id))).toEqual(new Set(eventIds));
+    expect(new Set(listed.body.items.map((e: { id: string }) => e.id))).toEqual(new Set(idScheme));
     expect((await api(second, token, 'GET', '/api/sessions/sess-restart')).body.profile).toEqual({ id: profileId });
     expect((await api(second, token, 'GET', `/api/profiles/${profileId}`)).status).toBe(200);
     expect((await api(second, token, 'GET', '/api/sources/keep')).status).toBe(200);

@@ -1348,21 +1348,21 @@ describe.each(STORES)('collector on %s', (store) => {
     });
   });
 
-  // ---- Event ids (INTAKE_EVENT_IDS, docs/api.md) ----------------------------------------------------
+  // ---- Ids Intake makes (INTAKE_IDS, README "Configuration") -------------------------------------
 
-  describe('INTAKE_EVENT_IDS=time-ordered: event ids are UUIDs version 7, which start with their creation time', () => {
+  describe('INTAKE_IDS=time-ordered: new event, profile and session ids are UUIDs version 7, which start with their creation time', () => {
     const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
     /** The creation time a version-7 UUID carries, in epoch milliseconds (its first 48 bits). */
     const millisOf = (id: string) => parseInt(id.replace(/-/g, '').slice(0, 12), 16);
     let t: TestServer;
     let source: string;
     beforeAll(async () => {
-      t = await startOn({ INTAKE_EVENT_IDS: 'time-ordered' });
+      t = await startOn({ INTAKE_IDS: 'time-ordered' });
       source = await t.source();
     });
     afterAll(() => t.close());
 
-    it('a new session: its event and the three system events all get one, from the time of the request', async () => {
+    it('a new session: its event, the three system events and the new profile all get one, from the time of the request', async () => {
       const session = `v7-${Date.now()}`;
       const before = Date.now();
       const res = await postJson(t, `/collect/page-view/${source}/${session}`, { url: '/' });
@@ -1377,6 +1377,24 @@ describe.each(STORES)('collector on %s', (store) => {
         expect(millisOf(e.id)).toBeLessThanOrEqual(after);
         expect((await readEvent(t, e.id)).id).toBe(e.id);
       }
+      const profile = res.json.profile.id as string;
+      expect(profile).toMatch(UUID_V7);
+      expect(millisOf(profile)).toBeGreaterThanOrEqual(before);
+      expect(millisOf(profile)).toBeLessThanOrEqual(after);
+      expect((await readProfile(t, profile)).id).toBe(profile);
+    });
+
+    it('a profile identified by e-mail gets one, and so does the session made for it when none is given (not sticky)', async () => {
+      const res = await t.api('POST', '/api/sources', {
+        name: 'v7 identity',
+        config: { generate_profile: true, identify_profile_by: 'email', replace_profile_id: 'email', sticky_session: false },
+      });
+      expect(res.status).toBe(201);
+      const sent = await postJson(t, `/collect/signed-up/${res.body.id}`, { email: `v7-${Date.now()}@example.com` });
+      expect(sent.status, sent.text).toBe(200);
+      expect(sent.json.profile.id).toMatch(UUID_V7);
+      expect(sent.json.session.id).toMatch(UUID_V7);
+      expect((await readSession(t, sent.json.session.id)).body.profile).toEqual({ id: sent.json.profile.id });
     });
 
     it('the ids of events stored one after the other carry non-decreasing times, so they sort by millisecond', async () => {
@@ -1394,11 +1412,12 @@ describe.each(STORES)('collector on %s', (store) => {
       expect(stored.map((e) => e.properties.i)).toEqual([4, 3, 2, 1, 0]);
     });
 
-    it('the default stays random: a version-4 UUID', async () => {
+    it('the default stays random: version-4 UUIDs', async () => {
       const other = await startOn();
       try {
-        const id = (await postJson(other, `/collect/default/${await other.source()}`, {})).json.events[0];
-        expect(id).toMatch(UUID);
+        const res = await postJson(other, `/collect/default/${await other.source()}/random-${Date.now()}`, {});
+        expect(res.json.events[0]).toMatch(UUID);
+        expect(res.json.profile.id).toMatch(UUID);
       } finally {
         await other.close();
       }

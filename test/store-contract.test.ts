@@ -19,7 +19,7 @@ function unit(fields: Partial<CollectUnit> & { properties?: string[]; session?: 
     ip: '192.0.2.1',
     request: { method: 'POST', path: '/collect/x/contract', query: '', ip: '192.0.2.1', headers: {} },
     hashKey: 'contract-key',
-    eventIds: 'random',
+    idScheme: 'random',
     task: randomUUID(),
     idempotency: null,
     events: properties.map((p) => ({

@@ -1,5 +1,5 @@
 import type { RequestInfo } from '../domain/event.js';
-import { newEventId, type EventIds } from '../domain/event-id.js';
+import { newId, type IdScheme } from '../domain/new-id.js';
 import { eventTypeName, normalizeEventType } from '../domain/event-type.js';
 import type { JsonText } from '../domain/json-text.js';
 import type { MappingItem } from '../domain/mapping.js';
@@ -25,7 +25,7 @@ export function buildUnit(args: {
   hashKey: string;
   mappingFor: (type: string, sourceId: string) => MappingItem[];
   idempotency: CollectUnit['idempotency'];
-  eventIds: EventIds;
+  idScheme: IdScheme;
 }): CollectUnit {
   const type = normalizeEventType(args.pathType);
   const name = eventTypeName(args.pathType);
@@ -40,16 +40,17 @@ export function buildUnit(args: {
     ip: args.request.ip,
     request: args.request,
     hashKey: args.hashKey,
-    eventIds: args.eventIds,
+    idScheme: args.idScheme,
     events: args.properties.map((properties) => {
       const identity = resolveIdentity({
         config,
         urlSessionId: args.sessionId,
         properties: () => JSON.parse(properties) as unknown,
         hashKey: args.hashKey,
+        idScheme: args.idScheme,
       });
       // Only an event with a profile maps into one.
-      return { id: newEventId(args.eventIds), type, name, properties, identity, mapping: identity === null ? [] : mapping };
+      return { id: newId(args.idScheme), type, name, properties, identity, mapping: identity === null ? [] : mapping };
     }),
   };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { errors, IntakeError } from '../domain/errors.js';
-import type { EventIds } from '../domain/event-id.js';
+import type { IdScheme } from '../domain/new-id.js';
 import { toJsonText } from '../domain/json-text.js';
 import type { MappingItem } from '../domain/mapping.js';
 import type { Source } from '../domain/source.js';
@@ -54,8 +54,8 @@ export interface CollectDeps {
   mappingFor: (type: string, sourceId: string) => MappingItem[];
   /** The key of hashed profile ids (identity.md §4). */
   hashKey: string;
-  /** How new event ids are made (domain/event-id.ts). */
-  eventIds: EventIds;
+  /** How the ids of new events, profiles and sessions are made (domain/new-id.ts). */
+  idScheme: IdScheme;
   /** Refused requests kept per source at most (hardening.md §4). */
   quarantineMax: number;
   /** The largest body accepted, unless a source sets a smaller one (hardening.md §3). */
@@ -166,7 +166,7 @@ async function collectFor(
     },
     now: receivedAt,
     hashKey: deps.hashKey,
-    eventIds: deps.eventIds,
+    idScheme: deps.idScheme,
     mappingFor: deps.mappingFor,
     idempotency:
       key === null || config.idempotency.mode === 'off'

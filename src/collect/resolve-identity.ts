@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { hashedId, normalizeEmail, normalizePhone, stickySessionId } from '../domain/hashed-id.js';
 import { getPath } from '../domain/json-path.js';
+import { newId, type IdScheme } from '../domain/new-id.js';
 import type { WebhookConfig } from '../domain/webhook-config.js';
 import type { EventIdentity, ProfileClaim } from '../store/store.js';
 
@@ -21,17 +21,17 @@ function sessionIdAt(properties: unknown, path: string | null): string | null {
   return id !== null && [...id].length <= 128 && !CONTROL.test(id) ? id : null;
 }
 
-function claimFor(config: WebhookConfig, value: string, hashKey: string): { claim: ProfileClaim; sticky: string } {
+function claimFor(config: WebhookConfig, value: string, hashKey: string, idScheme: IdScheme): { claim: ProfileClaim; sticky: string } {
   switch (config.identifyBy) {
     case 'email': {
       const email = normalizeEmail(value);
       const h = hashedId(hashKey, 'emm', email);
-      return { claim: { lookupId: h, create: { id: randomUUID(), ids: [h], data: { contact: { email: { main: email } } } } }, sticky: h };
+      return { claim: { lookupId: h, create: { id: newId(idScheme), ids: [h], data: { contact: { email: { main: email } } } } }, sticky: h };
     }
     case 'phone': {
       const phone = normalizePhone(value);
       const h = hashedId(hashKey, 'phm', phone);
-      return { claim: { lookupId: h, create: { id: randomUUID(), ids: [h], data: { contact: { phone: { main: phone } } } } }, sticky: h };
+      return { claim: { lookupId: h, create: { id: newId(idScheme), ids: [h], data: { contact: { phone: { main: phone } } } } }, sticky: h };
     }
     default:
       return { claim: { lookupId: value, create: { id: value, ids: [], data: {} } }, sticky: value };
@@ -49,16 +49,17 @@ export function resolveIdentity(args: {
   urlSessionId: string | null;
   properties: () => unknown;
   hashKey: string;
+  idScheme: IdScheme;
 }): EventIdentity | null {
-  const { config, urlSessionId, hashKey } = args;
+  const { config, urlSessionId, hashKey, idScheme } = args;
   if (!config.generateProfile) return urlSessionId === null ? null : { sessionId: urlSessionId, profile: null };
 
   const properties = args.properties();
   const value = config.identifyBy === 'none' ? null : scalarAt(properties, config.profilePath);
-  const identified = value === null ? null : claimFor(config, value, hashKey);
+  const identified = value === null ? null : claimFor(config, value, hashKey, idScheme);
   const sessionId =
     urlSessionId ??
     sessionIdAt(properties, config.sessionPath) ??
-    (config.stickySession && identified !== null ? stickySessionId(hashKey, identified.sticky) : randomUUID());
+    (config.stickySession && identified !== null ? stickySessionId(hashKey, identified.sticky) : newId(idScheme));
   return { sessionId, profile: identified?.claim ?? null };
 }

@@ -158,7 +158,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     findSource: (id) => deps.sources.get(id),
     mappingFor: (type, sourceId) => deps.sources.mappingFor(type, sourceId),
     hashKey: deps.hashKey,
-    eventIds: config.eventIds,
+    idScheme: config.idScheme,
     quarantineMax: config.quarantineMax,
     bodyLimit: config.bodyLimit,
     rateLimiter: new RateLimiter(),

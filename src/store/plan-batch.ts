@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { INTERNAL_SOURCE_ID, type Event } from '../domain/event.js';
-import { newEventId } from '../domain/event-id.js';
+import { newId } from '../domain/new-id.js';
 import { eventTypeName } from '../domain/event-type.js';
 import { asJsonText, toJsonText } from '../domain/json-text.js';
 import { applyMapping } from '../domain/mapping.js';
@@ -132,7 +131,7 @@ export async function planBatch(units: readonly CollectUnit[], lookup: BatchLook
     } else if (sessionProfile !== null) {
       profile = sessionProfile;
     } else {
-      profile = newProfile(randomUUID(), now);
+      profile = newProfile(newId(unit.idScheme), now);
       created = true;
     }
 
@@ -175,7 +174,7 @@ export async function planBatch(units: readonly CollectUnit[], lookup: BatchLook
 /** `profile-created`, `session-opened`, `visit-started`: stored under the internal source. */
 function systemEvent(unit: CollectUnit, type: SystemEventType, trigger: EventDraft, sessionId: string, profileId: string): Event {
   return {
-    id: newEventId(unit.eventIds),
+    id: newId(unit.idScheme),
     type,
     name: eventTypeName(type),
     time: unit.time,

@@ -1,5 +1,5 @@
 import type { JsonText } from '../domain/json-text.js';
-import type { EventIds } from '../domain/event-id.js';
+import type { IdScheme } from '../domain/new-id.js';
 import type { RequestInfo } from '../domain/event.js';
 import type { MappingItem, Mapping } from '../domain/mapping.js';
 import type { Source, SourceInput, SourcePatch } from '../domain/source.js';
@@ -48,8 +48,8 @@ export interface CollectUnit {
   hashKey: string;
   /** The delivery's idempotency key (hardening.md §2), scoped to the source; null: none. */
   idempotency: { key: string; expiresAt: number } | null;
-  /** How the store makes the ids of the system events this unit causes: as its own events' ids. */
-  eventIds: EventIds;
+  /** How the store makes the ids of the system events and profiles this unit causes (domain/new-id.ts). */
+  idScheme: IdScheme;
 }
 
 /** What the first request with an idempotency key answered; a retry gets it again. */

@@ -2,17 +2,20 @@ import { randomFillSync, randomUUID } from 'node:crypto';
 import { v7 } from 'uuid';
 
 /**
- * How new event ids are made (INTAKE_EVENT_IDS, docs/api.md "Configuration"):
- * * `random`, the default: a random UUID (version 4), as collector.md §5 says;
+ * How Intake makes the ids of new events, profiles and sessions (INTAKE_IDS, README
+ * "Configuration"). Ids derived from a value (hashed `emm-`/`phm-` ids, sticky sessions) and ids
+ * a sender gives are not made here.
+ * * `random`, the default: a random UUID (version 4), as collector.md §5 and §6 and identity.md
+ *   §2 say;
  * * `time-ordered`: a UUID version 7 (RFC 9562): the creation time in milliseconds, then 74
  *   random bits. Still unique and unguessable, but an id sorts after those of earlier
- *   milliseconds, so the stores' indexes on event ids grow at their end instead of changing a page
+ *   milliseconds, so the stores' indexes on these ids grow at their end instead of changing a page
  *   anywhere in them (docs/performance.md, finding 12).
  */
-export type EventIds = 'random' | 'time-ordered';
-export const EVENT_ID_SCHEMES: readonly EventIds[] = ['random', 'time-ordered'];
+export type IdScheme = 'random' | 'time-ordered';
+export const ID_SCHEMES: readonly IdScheme[] = ['random', 'time-ordered'];
 
-export function newEventId(scheme: EventIds): string {
+export function newId(scheme: IdScheme): string {
   return scheme === 'time-ordered' ? v7({ random: randomBytes16() }) : randomUUID();
 }
 

@@ -97,8 +97,8 @@ async function intakeScenarios(
 }
 
 /**
- * Two of the scenarios again on a fresh store, with INTAKE_IDS=time-ordered: what a version-7
- * event id (an index that grows at its end) changes against the default random one.
+ * Two of the scenarios again on a fresh store, with INTAKE_IDS=time-ordered: what version-7 event
+ * and profile ids (indexes that grow at their end) change against the default random ones.
  */
 function timeOrderedIds(store: 'sqlite' | 'postgres', databaseUrl: string | null): Promise<ScenarioResult[]> {
   const scenarios = INTAKE_SCENARIOS.filter((s) => s.name === 'POST profile-less' || s.name === 'POST new session').map(

@@ -1,8 +1,8 @@
 import type { RequestInfo } from '../domain/event.js';
-import { newId, type IdScheme } from '../domain/new-id.js';
 import { eventTypeName, normalizeEventType } from '../domain/event-type.js';
 import type { JsonText } from '../domain/json-text.js';
 import type { MappingItem } from '../domain/mapping.js';
+import { newId, type IdScheme } from '../domain/new-id.js';
 import type { Source } from '../domain/source.js';
 import type { WebhookConfig } from '../domain/webhook-config.js';
 import type { CollectUnit } from '../store/store.js';

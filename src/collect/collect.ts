@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { errors, IntakeError } from '../domain/errors.js';
-import type { IdScheme } from '../domain/new-id.js';
 import { toJsonText } from '../domain/json-text.js';
 import type { MappingItem } from '../domain/mapping.js';
+import type { IdScheme } from '../domain/new-id.js';
 import type { Source } from '../domain/source.js';
 import { webhookConfigOf, type WebhookConfig } from '../domain/webhook-config.js';
 import type { Store } from '../store/store.js';

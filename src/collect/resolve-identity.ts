@@ -21,7 +21,12 @@ function sessionIdAt(properties: unknown, path: string | null): string | null {
   return id !== null && [...id].length <= 128 && !CONTROL.test(id) ? id : null;
 }
 
-function claimFor(config: WebhookConfig, value: string, hashKey: string, idScheme: IdScheme): { claim: ProfileClaim; sticky: string } {
+function claimFor(
+  config: WebhookConfig,
+  value: string,
+  hashKey: string,
+  idScheme: IdScheme,
+): { claim: ProfileClaim; sticky: string } {
   switch (config.identifyBy) {
     case 'email': {
       const email = normalizeEmail(value);

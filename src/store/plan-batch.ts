@@ -1,8 +1,8 @@
 import { INTERNAL_SOURCE_ID, type Event } from '../domain/event.js';
-import { newId } from '../domain/new-id.js';
 import { eventTypeName } from '../domain/event-type.js';
 import { asJsonText, toJsonText } from '../domain/json-text.js';
 import { applyMapping } from '../domain/mapping.js';
+import { newId } from '../domain/new-id.js';
 import { countVisit, isTombstone, mergeProfiles, newProfile, type Profile, type ProfileTombstone } from '../domain/profile.js';
 import { newSession, type Session } from '../domain/session.js';
 import type { CollectOutcome, CollectUnit, EventDraft } from './store.js';

@@ -1,7 +1,7 @@
 import type { JsonText } from '../domain/json-text.js';
-import type { IdScheme } from '../domain/new-id.js';
 import type { RequestInfo } from '../domain/event.js';
 import type { MappingItem, Mapping } from '../domain/mapping.js';
+import type { IdScheme } from '../domain/new-id.js';
 import type { Source, SourceInput, SourcePatch } from '../domain/source.js';
 
 /** A user event as the pipeline built it; session and profile are resolved by the store. */

@@ -38,6 +38,18 @@ function documents(texts: string[]): string {
   return texts.join('\n');
 }
 
+/**
+ * A statement every batch sends, named after its text: pg then prepares each text once per
+ * connection, and the server no longer parses and plans it for every batch (docs/performance.md,
+ * finding 11). Only for statements whose text takes a few shapes: each keeps its name for good.
+ */
+const statementNames = new Map<string, string>();
+function prepared(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined) statementNames.set(text, (name = `intake-${statementNames.size + 1}`));
+  return { name, text, values };
+}
+
 /** Planning session-less events reads nothing; a lookup here would be a bug. */
 const NO_LOOKUPS: BatchLookup = {
   session: () => Promise.reject(new Error('a session-less batch looked up a session')),
@@ -168,13 +180,14 @@ export class PostgresStore implements Store {
     if (drafts.some(mayMerge))
       await client.query('SELECT pg_advisory_xact_lock($1)', [IDENTITY_LOCK]);
     if (sessionIds.length > 0)
-      await client.query({
-        name: 'intake-lock-sessions',
-        text: `SELECT pg_advisory_xact_lock(k)
-           FROM (SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id) AS keys
-          ORDER BY k`,
-        values: [sessionIds],
-      });
+      await client.query(
+        prepared(
+          `SELECT pg_advisory_xact_lock(k)
+             FROM (SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id) AS keys
+            ORDER BY k`,
+          [sessionIds],
+        ),
+      );
     locked();
 
     const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
@@ -287,14 +300,8 @@ export class PostgresStore implements Store {
         ${arg(events.map((e) => e.event.type))}::text[], ${arg(events.map((e) => e.event.sourceId))}::text[],
         ${arg(events.map((e) => e.event.sessionId))}::text[], ${arg(events.map((e) => e.event.profileId))}::text[],
         ${documentsOf(arg(documents(events.map((e) => eventToJson(e.event)))))})`;
-    // Named, so each connection parses and plans each shape of this statement once, not per batch.
-    // The text depends only on which of the three clauses are present.
-    const shape = `${writes.profiles.size > 0 ? 'p' : ''}${writes.profileIds.size > 0 ? 'i' : ''}${writes.sessions.size > 0 ? 's' : ''}`;
-    await db.query({
-      name: `intake-write-${shape}e`,
-      text: clauses.length > 0 ? `WITH ${clauses.join(', ')} ${insertEvents}` : insertEvents,
-      values: params,
-    });
+    // One of eight texts, by which of the three clauses are present.
+    await db.query(prepared(clauses.length > 0 ? `WITH ${clauses.join(', ')} ${insertEvents}` : insertEvents, params));
   }
 
   /**
@@ -308,13 +315,14 @@ export class PostgresStore implements Store {
     const sessionDocs = new Map<string, string | null>(ids.map((id) => [id, null]));
     const profileDocs = new Map<string, string | null>();
     if (ids.length === 0) return { sessionDocs, profileDocs };
-    const found = await client.query<{ id: string; doc: string; profile_id: string | null; profile: string | null }>({
-      name: 'intake-sessions-with-profiles',
-      text: `SELECT s.id, s.doc::text AS doc, s.profile_id, p.doc::text AS profile
-         FROM sessions s LEFT JOIN profiles p ON p.id = s.profile_id
-        WHERE s.id = ANY($1::text[])`,
-      values: [ids],
-    });
+    const found = await client.query<{ id: string; doc: string; profile_id: string | null; profile: string | null }>(
+      prepared(
+        `SELECT s.id, s.doc::text AS doc, s.profile_id, p.doc::text AS profile
+           FROM sessions s LEFT JOIN profiles p ON p.id = s.profile_id
+          WHERE s.id = ANY($1::text[])`,
+        [ids],
+      ),
+    );
     for (const row of found.rows) {
       sessionDocs.set(row.id, row.doc);
       if (row.profile_id !== null) profileDocs.set(row.profile_id, row.profile);

@@ -84,26 +84,35 @@ export const INTAKE_SCENARIOS: Scenario[] = [
   },
 ];
 
-/** Drives one scenario: prepare, warm up, then measure under the same load as every other. */
+/**
+ * Drives one scenario: prepare, warm up, then measure under the same load as every other.
+ * `observe`, if given, is called as the measurement starts, and what it returns as it ends.
+ */
 export async function runScenario(
   server: ServerProcess,
   store: ScenarioResult['store'],
   scenario: Scenario,
   load: Load,
   runId: string,
+  observe?: () => () => void,
 ): Promise<ScenarioResult> {
   await scenario.prepare?.(server, runId);
+  // One list for the warm-up and the measurement, so that a scenario making up a new session per
+  // request goes on counting: the measurement must not meet the warm-up's sessions again.
+  const requests = scenario.requests(runId);
   const drive = (seconds: number) =>
     autocannon({
       url: server.url,
       connections: load.connections,
       duration: seconds,
       timeout: 10,
-      requests: scenario.requests(runId),
+      requests,
     });
   if (load.warmupSeconds > 0) await drive(load.warmupSeconds);
   const stop = server.sample();
+  const observed = observe?.();
   const result = await drive(load.seconds);
+  observed?.();
   const usage = stop();
   return {
     store,

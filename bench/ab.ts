@@ -1,0 +1,151 @@
+/**
+ * `npm run bench:ab`: one scenario, measured the way docs/performance.md's findings were. Each run
+ * starts a server on a fresh store, opens what the scenario needs, warms up for 3 s and measures
+ * for `--seconds`, then prints req/s, p50, p99 and where the CPU went per request: the server's
+ * main thread, its other threads (the SQLite writer and checkpoint threads, V8's and libuv's), the
+ * PostgreSQL server processes, this process (the load generator) and the machine's idle time.
+ *
+ *   --store sqlite|postgres     (default sqlite; postgres needs INTAKE_TEST_DATABASE_URL)
+ *   --scenario NAME             one of bench/load.ts's INTAKE_SCENARIOS (default "POST profile-less")
+ *   --seconds N --runs N        (default 10 and 3)
+ *   --dist DIR                  a built tree to run (`node DIR/cli.js serve`); give it twice or
+ *                               more to compare builds, which then run alternately (default dist)
+ *   --env NAME=VALUE            a setting for the server, e.g. --env INTAKE_IDS=time-ordered
+ *   --node-arg ARG              a flag for the server's node, e.g. --node-arg=--cpu-prof
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { INTAKE_SCENARIOS, SOURCE_ID, runScenario, type Scenario } from './load.js';
+import { startServer, type ServerProcess } from './server-process.js';
+
+const { values } = parseArgs({
+  options: {
+    store: { type: 'string', default: 'sqlite' },
+    scenario: { type: 'string', default: 'POST profile-less' },
+    seconds: { type: 'string', default: '10' },
+    runs: { type: 'string', default: '3' },
+    dist: { type: 'string', multiple: true },
+    env: { type: 'string', multiple: true },
+    'node-arg': { type: 'string', multiple: true },
+  },
+  strict: true,
+});
+if (values.store !== 'sqlite' && values.store !== 'postgres') throw new Error('--store is sqlite or postgres');
+const store: 'sqlite' | 'postgres' = values.store;
+const scenario = INTAKE_SCENARIOS.find((s) => s.name === values.scenario);
+if (scenario === undefined) throw new Error(`--scenario is one of: ${INTAKE_SCENARIOS.map((s) => s.name).join(', ')}`);
+const DATABASE_URL = process.env.INTAKE_TEST_DATABASE_URL || null;
+if (store === 'postgres' && DATABASE_URL === null) throw new Error('--store postgres needs INTAKE_TEST_DATABASE_URL');
+const env = Object.fromEntries(
+  (values.env ?? []).map((pair) => {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new Error(`--env takes NAME=VALUE, got ${pair}`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
+const builds = values.dist ?? ['dist'];
+const seconds = Number(values.seconds);
+const ADMIN_TOKEN = randomBytes(24).toString('base64url');
+const workDir = mkdtempSync(join(tmpdir(), 'intake-ab-'));
+
+/** CPU ticks (user + system) of a process or thread, from its `stat` file; 0 once it is gone. */
+function ticks(statPath: string): number {
+  try {
+    const stat = readFileSync(statPath, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+const serverThreads = (pid: number) => {
+  const all = readdirSync(`/proc/${pid}/task`).map((tid) => ticks(`/proc/${pid}/task/${tid}/stat`));
+  const main = ticks(`/proc/${pid}/task/${pid}/stat`);
+  return { main, other: all.reduce((a, b) => a + b, 0) - main };
+};
+
+const postgresTicks = () =>
+  readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/comm`, 'utf8').startsWith('postgres');
+      } catch {
+        return false;
+      }
+    })
+    .reduce((sum, p) => sum + ticks(`/proc/${p}/stat`), 0);
+
+/** Idle and iowait ticks of all cores, from /proc/stat. */
+function idleTicks(): number {
+  const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').split(/\s+/).slice(1).map(Number);
+  return (cpu[3] ?? 0) + (cpu[4] ?? 0);
+}
+
+function snapshot(server: ServerProcess) {
+  return { ...serverThreads(server.pid), postgres: postgresTicks(), self: ticks('/proc/self/stat'), idle: idleTicks() };
+}
+
+async function withStore<T>(use: (databaseUrl: string | null) => Promise<T>): Promise<T> {
+  if (store === 'sqlite') return use(null);
+  const name = `intake_ab_${process.pid}_${Date.now().toString(36)}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: DATABASE_URL as string });
+    await client.connect();
+    await client.query(sql).finally(() => client.end());
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(DATABASE_URL as string);
+  url.pathname = `/${name}`;
+  try {
+    return await use(url.toString());
+  } finally {
+    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  }
+}
+
+async function measure(build: string, run: number, scenario: Scenario): Promise<string> {
+  return withStore(async (databaseUrl) => {
+    const dataDir = mkdtempSync(join(workDir, 'data-'));
+    const server = await startServer(
+      [...(values['node-arg'] ?? []), join(build, 'cli.js'), 'serve', '--host', '127.0.0.1', '--data-dir', dataDir, '--admin-token', ADMIN_TOKEN],
+      (port) => ['--port', String(port), ...(databaseUrl !== null ? ['--database-url', databaseUrl] : [])],
+      env,
+      join(workDir, 'server.log'),
+    );
+    try {
+      const created = await fetch(`${server.url}/api/sources`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ id: SOURCE_ID, name: 'A/B' }),
+      });
+      if (created.status !== 201) throw new Error(`creating the source answered ${created.status}`);
+      const runId = `${Date.now().toString(36)}-${run}`;
+      let before = snapshot(server);
+      let after = before;
+      const observe = () => {
+        before = snapshot(server);
+        return () => (after = snapshot(server));
+      };
+      const result = await runScenario(server, store, scenario, { connections: 32, warmupSeconds: 3, seconds }, runId, observe);
+      // Ticks are 10 ms; per request in µs: ticks × 10,000 / requests.
+      const us = (key: keyof typeof before) => Math.round(((after[key] - before[key]) * 10_000) / result.requests);
+      return (
+        `${build} run ${run + 1}: ${Math.round(result.requestsPerSecond)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
+        `errors ${result.errors + result.non2xx} | CPU µs/req: main ${us('main')}, other threads ${us('other')}` +
+        `${store === 'postgres' ? `, PostgreSQL ${us('postgres')}` : ''}, load generator ${us('self')}, idle ${us('idle')}`
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+console.log(`${scenario.name} on ${store}, ${seconds} s per run, 32 connections${Object.keys(env).length > 0 ? `, ${JSON.stringify(env)}` : ''}`);
+for (let run = 0; run < Number(values.runs); run++)
+  for (const build of builds) console.log(await measure(build, run, scenario));

@@ -49,6 +49,8 @@ const env = Object.fromEntries(
 );
 const builds = values.dist ?? ['dist'];
 const seconds = Number(values.seconds);
+// Passed as --admin-token=…: a base64url token may start with '-', which as a separate argument
+// reads as an option (the CLI then stops, as it should).
 const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const workDir = mkdtempSync(join(tmpdir(), 'intake-ab-'));
 
@@ -113,7 +115,7 @@ async function measure(build: string, run: number, scenario: Scenario): Promise<
   return withStore(async (databaseUrl) => {
     const dataDir = mkdtempSync(join(workDir, 'data-'));
     const server = await startServer(
-      [...(values['node-arg'] ?? []), join(build, 'cli.js'), 'serve', '--host', '127.0.0.1', '--data-dir', dataDir, '--admin-token', ADMIN_TOKEN],
+      [...(values['node-arg'] ?? []), join(build, 'cli.js'), 'serve', '--host', '127.0.0.1', '--data-dir', dataDir, `--admin-token=${ADMIN_TOKEN}`],
       (port) => ['--port', String(port), ...(databaseUrl !== null ? ['--database-url', databaseUrl] : [])],
       env,
       join(workDir, 'server.log'),

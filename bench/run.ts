@@ -37,6 +37,8 @@ const SCALE: ScaleSize = quick
   : { events: 1_000_000, profiles: 10_000, queries: 300 };
 
 const DATABASE_URL = process.env.INTAKE_TEST_DATABASE_URL || null;
+// Passed as --admin-token=…: a base64url token may start with '-', which as a separate argument
+// reads as an option (the CLI then stops, as it should).
 const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const workDir = mkdtempSync(join(tmpdir(), 'intake-bench-'));
 const runId = Date.now().toString(36);
@@ -63,7 +65,7 @@ async function withDatabase<T>(use: (url: string) => Promise<T>): Promise<T> {
 /** The built server, `node dist/cli.js serve`, as an operator runs it (default settings unless `flags`). */
 function startIntake(dataDir: string, databaseUrl: string | null, flags: string[] = []): Promise<ServerProcess> {
   return startServer(
-    ['dist/cli.js', 'serve', '--host', '127.0.0.1', '--data-dir', dataDir, '--admin-token', ADMIN_TOKEN, ...flags],
+    ['dist/cli.js', 'serve', '--host', '127.0.0.1', '--data-dir', dataDir, `--admin-token=${ADMIN_TOKEN}`, ...flags],
     (port) => ['--port', String(port), ...(databaseUrl !== null ? ['--database-url', databaseUrl] : [])],
     {},
     join(workDir, `intake-${databaseUrl === null ? 'sqlite' : 'postgres'}.log`),

@@ -13,14 +13,13 @@
  *   --env NAME=VALUE            a setting for the server, e.g. --env INTAKE_IDS=time-ordered
  *   --node-arg ARG              a flag for the server's node, e.g. --node-arg=--cpu-prof
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { INTAKE_SCENARIOS, SOURCE_ID, runScenario, type Scenario } from './load.js';
-import { startServer, type ServerProcess } from './server-process.js';
+import { createBenchSource, startIntake, withFreshDatabase } from './intake-server.js';
+import { INTAKE_SCENARIOS, runScenario, type Scenario } from './load.js';
+import type { ServerProcess } from './server-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -49,9 +48,6 @@ const env = Object.fromEntries(
 );
 const builds = values.dist ?? ['dist'];
 const seconds = Number(values.seconds);
-// Passed as --admin-token=…: a base64url token may start with '-', which as a separate argument
-// reads as an option (the CLI then stops, as it should).
-const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const workDir = mkdtempSync(join(tmpdir(), 'intake-ab-'));
 
 /** CPU ticks (user + system) of a process or thread, from its `stat` file; 0 once it is gone. */
@@ -93,40 +89,23 @@ function snapshot(server: ServerProcess) {
   return { ...serverThreads(server.pid), postgres: postgresTicks(), self: ticks('/proc/self/stat'), idle: idleTicks() };
 }
 
-async function withStore<T>(use: (databaseUrl: string | null) => Promise<T>): Promise<T> {
-  if (store === 'sqlite') return use(null);
-  const name = `intake_ab_${process.pid}_${Date.now().toString(36)}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: DATABASE_URL as string });
-    await client.connect();
-    await client.query(sql).finally(() => client.end());
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(DATABASE_URL as string);
-  url.pathname = `/${name}`;
-  try {
-    return await use(url.toString());
-  } finally {
-    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  }
+function withStore<T>(use: (databaseUrl: string | null) => Promise<T>): Promise<T> {
+  return store === 'sqlite' ? use(null) : withFreshDatabase(DATABASE_URL as string, use);
 }
 
 async function measure(build: string, run: number, scenario: Scenario): Promise<string> {
   return withStore(async (databaseUrl) => {
     const dataDir = mkdtempSync(join(workDir, 'data-'));
-    const server = await startServer(
-      [...(values['node-arg'] ?? []), join(build, 'cli.js'), 'serve', '--host', '127.0.0.1', '--data-dir', dataDir, `--admin-token=${ADMIN_TOKEN}`],
-      (port) => ['--port', String(port), ...(databaseUrl !== null ? ['--database-url', databaseUrl] : [])],
+    const server = await startIntake({
+      build,
+      dataDir,
+      databaseUrl,
       env,
-      join(workDir, 'server.log'),
-    );
+      nodeArgs: values['node-arg'] ?? [],
+      logFile: join(workDir, 'server.log'),
+    });
     try {
-      const created = await fetch(`${server.url}/api/sources`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ id: SOURCE_ID, name: 'A/B' }),
-      });
-      if (created.status !== 201) throw new Error(`creating the source answered ${created.status}`);
+      await createBenchSource(server);
       const runId = `${Date.now().toString(36)}-${run}`;
       let before = snapshot(server);
       let after = before;

@@ -9,13 +9,12 @@
  *   --quick         a short run of every scenario that checks only that each ran without errors
  *   --only=http     the HTTP scenarios only;  --only=scale  the scale scenario only
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { BARE, FRAMEWORK, INTAKE_SCENARIOS, SOURCE_ID, runScenario, type Load, type Scenario, type ScenarioResult } from './load.js';
+import { ADMIN_TOKEN, createBenchSource, startIntake, withFreshDatabase } from './intake-server.js';
+import { BARE, FRAMEWORK, INTAKE_SCENARIOS, runScenario, type Load, type Scenario, type ScenarioResult } from './load.js';
 import { describeMachine } from './machine.js';
 import { toMarkdown, toTable, type Report } from './report.js';
 import { loadEvents, measureQueries, postgresSize, sqliteSize, type ScaleResult, type ScaleSize } from './scale.js';
@@ -37,39 +36,15 @@ const SCALE: ScaleSize = quick
   : { events: 1_000_000, profiles: 10_000, queries: 300 };
 
 const DATABASE_URL = process.env.INTAKE_TEST_DATABASE_URL || null;
-// Passed as --admin-token=…: a base64url token may start with '-', which as a separate argument
-// reads as an option (the CLI then stops, as it should).
-const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const workDir = mkdtempSync(join(tmpdir(), 'intake-bench-'));
 const runId = Date.now().toString(36);
 
 /** A fresh database on the PostgreSQL server for one part of the run, dropped after it. */
-async function withDatabase<T>(use: (url: string) => Promise<T>): Promise<T> {
-  const name = `intake_bench_${process.pid}_${runId}_${Math.floor(Math.random() * 1e6)}`;
-  const admin = new pg.Client({ connectionString: DATABASE_URL as string });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(DATABASE_URL as string);
-  url.pathname = `/${name}`;
-  try {
-    return await use(url.toString());
-  } finally {
-    const client = new pg.Client({ connectionString: DATABASE_URL as string });
-    await client.connect();
-    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await client.end();
-  }
-}
+const withDatabase = <T>(use: (url: string) => Promise<T>) => withFreshDatabase(DATABASE_URL as string, use);
 
-/** The built server, `node dist/cli.js serve`, as an operator runs it (default settings unless `flags`). */
-function startIntake(dataDir: string, databaseUrl: string | null, flags: string[] = []): Promise<ServerProcess> {
-  return startServer(
-    ['dist/cli.js', 'serve', '--host', '127.0.0.1', '--data-dir', dataDir, `--admin-token=${ADMIN_TOKEN}`, ...flags],
-    (port) => ['--port', String(port), ...(databaseUrl !== null ? ['--database-url', databaseUrl] : [])],
-    {},
-    join(workDir, `intake-${databaseUrl === null ? 'sqlite' : 'postgres'}.log`),
-  );
+/** The built server with default settings unless `flags`, its log in the run's work dir. */
+function startIntakeOn(dataDir: string, databaseUrl: string | null, flags: string[] = []): Promise<ServerProcess> {
+  return startIntake({ dataDir, databaseUrl, flags, logFile: join(workDir, `intake-${databaseUrl === null ? 'sqlite' : 'postgres'}.log`) });
 }
 
 async function intakeScenarios(
@@ -79,14 +54,9 @@ async function intakeScenarios(
   flags: string[] = [],
 ): Promise<ScenarioResult[]> {
   const dataDir = mkdtempSync(join(workDir, `${store}-`));
-  const server = await startIntake(dataDir, databaseUrl, flags);
+  const server = await startIntakeOn(dataDir, databaseUrl, flags);
   try {
-    const created = await fetch(`${server.url}/api/sources`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ id: SOURCE_ID, name: 'Bench' }),
-    });
-    if (created.status !== 201) throw new Error(`creating the source answered ${created.status}`);
+    await createBenchSource(server);
     const results: ScenarioResult[] = [];
     for (const scenario of scenarios) {
       progress(`${store}: ${scenario.name}`);
@@ -160,7 +130,7 @@ async function scaleScenario(store: 'sqlite' | 'postgres', databaseUrl: string |
   const { seconds, profileIds } = await loadEvents({ dataDir, databaseUrl }, SCALE);
   const size = databaseUrl === null ? sqliteSize(dataDir) : await postgresSize(databaseUrl);
   progress(`${store}: querying`);
-  const server = await startIntake(dataDir, databaseUrl);
+  const server = await startIntakeOn(dataDir, databaseUrl);
   try {
     const queries = await measureQueries(server, ADMIN_TOKEN, profileIds, SCALE.queries);
     for (const latency of [queries.byProfile, queries.byTypeFrom])

@@ -3,7 +3,7 @@
  * and profiles, and commits each batch it is sent in one durable transaction, so the main thread
  * (HTTP parsing) never waits on an fsync.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { createCollectWriter } from './collect-writer.js';
 import { openDatabase } from './schema.js';
 import type { CollectUnit } from '../store.js';
@@ -16,7 +16,10 @@ export type WriterReply =
 const port = parentPort;
 if (port === null) throw new Error('writer-worker must run as a worker thread');
 
-const db = openDatabase((workerData as { path: string }).path);
+// Answers go to `replies` and then raise the `answered` flag, which the main thread looks at
+// between requests to take an answer at once (sqlite-store.ts, takeWriterReply).
+const { path, replies, answered } = workerData as { path: string; replies: MessagePort; answered: Int32Array };
+const db = openDatabase(path);
 // A checkpoint runs inside the commit that crosses this many WAL pages: it copies them into the
 // database file and syncs that. At SQLite's default of 1000 pages (4 MiB) this came every few
 // dozen batches; at 64 MiB it is rarer, and a page that many batches wrote (the tail of each
@@ -30,6 +33,7 @@ const applyBatch = createCollectWriter(db);
 port.on('message', async (request: WriterRequest | { close: true }) => {
   if ('close' in request) {
     db.close();
+    replies.close();
     port.close();
     return;
   }
@@ -39,7 +43,6 @@ port.on('message', async (request: WriterRequest | { close: true }) => {
   } catch (error) {
     reply = { id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) };
   }
-  port.postMessage(reply);
+  replies.postMessage(reply);
+  Atomics.store(answered, 0, 1);
 });
-
-port.postMessage({ ready: true });

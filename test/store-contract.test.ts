@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { IntakeError } from '../src/domain/errors.js';
@@ -250,6 +251,24 @@ for (const kind of STORES) {
     it('answers its health check', async () => {
       await expect(store.health()).resolves.toBeUndefined();
     });
+
+    if (kind === 'sqlite')
+      it('replaces a writer thread that dies: the batch after it goes to a new thread and is stored', async () => {
+        await store.collect(unit({}));
+        // The thread is internal. A message it cannot read makes it throw outside any batch, as a
+        // fatal error would: the Worker emits 'error', then, in a later turn, 'exit'.
+        const writer = (store as unknown as { worker: Worker }).worker;
+        const errored = new Promise((resolve) => writer.once('error', resolve));
+        const exited = new Promise((resolve) => writer.once('exit', resolve));
+        writer.postMessage(null);
+        await errored;
+        // Sent after the dead thread's 'error' and before its 'exit', which must not fail it.
+        const next = unit({});
+        const outcome = store.collect(next);
+        await exited;
+        await expect(outcome).resolves.toEqual({ sessionId: null, profileId: null });
+        expect(await store.getEvent(next.events[0]!.id)).not.toBeNull();
+      });
 
     if (kind === 'postgres')
       it('pushes source changes to watchers (LISTEN/NOTIFY)', async () => {

@@ -160,7 +160,14 @@ export class SqliteStore implements Store {
     // The worker keeps the process alive while it runs; the port need not.
     port1.unref();
     const lost = (cause: unknown) => {
-      if (this.worker === worker) this.worker = null;
+      // 'error' and then 'exit' both come; by the second, a new thread may hold the next batch.
+      if (this.worker !== worker) return;
+      this.worker = null;
+      // An answer posted before the thread stopped still counts: that batch is committed.
+      for (let m = receiveMessageOnPort(port1); m !== undefined; m = receiveMessageOnPort(port1))
+        this.onReply(m.message as WriterReply);
+      if (this.replies === port1) this.replies = null;
+      port1.close();
       if (this.inflight !== null) {
         this.logger.error({ cause: String(cause) }, 'writer thread stopped');
         this.inflight.reject(errors.storeUnavailable());

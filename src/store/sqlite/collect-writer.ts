@@ -21,6 +21,9 @@ export function createCollectWriter(db: Database.Database): (units: CollectUnit[
     `INSERT INTO sessions (id, profile_id, doc) VALUES (?, ?, ?)
      ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, doc = excluded.doc`,
   );
+  // A known session whose profile stays: only its document changes, and sessions_by_profile is
+  // left alone (the upsert would rewrite its entry, one more page per event).
+  const updateSessionDoc = db.prepare('UPDATE sessions SET doc = ? WHERE id = ?');
   const relinkSessions = db.prepare(
     `UPDATE sessions SET profile_id = ?, doc = json_set(doc, '$.profile.id', ?) WHERE profile_id = ?`,
   );
@@ -44,10 +47,15 @@ export function createCollectWriter(db: Database.Database): (units: CollectUnit[
     'INSERT INTO profile_ids (id, profile_id) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id',
   );
 
+  /** The profile id each session read in this batch had, to know which ones keep theirs. */
+  const readSessions = new Map<string, string | null>();
   const lookup = {
     session: async (id: string) => {
       const doc = selectSession.get(id);
-      return doc === undefined ? null : (JSON.parse(doc) as Session);
+      if (doc === undefined) return null;
+      const session = JSON.parse(doc) as Session;
+      readSessions.set(id, session.profile?.id ?? null);
+      return session;
     },
     profile: async (id: string) => {
       const doc = selectProfile.get(id);
@@ -59,6 +67,7 @@ export function createCollectWriter(db: Database.Database): (units: CollectUnit[
   return async (units) => {
     // Not db.transaction(): planning awaits its lookups. The writer takes one batch at a time.
     db.exec('BEGIN IMMEDIATE');
+    readSessions.clear();
     try {
       const now = Date.now();
       const outcomes = await withIdempotency(
@@ -79,8 +88,12 @@ export function createCollectWriter(db: Database.Database): (units: CollectUnit[
           for (const { from, to } of writes.relinks) relinkSessions.run(to, to, from);
           for (const [id, doc] of writes.profiles) upsertProfile.run(id, JSON.stringify(doc));
           for (const [id, profileId] of writes.profileIds) upsertProfileId.run(id, profileId);
-          for (const session of writes.sessions.values())
-            upsertSession.run(session.id, session.profile?.id ?? null, JSON.stringify(session));
+          for (const session of writes.sessions.values()) {
+            const profileId = session.profile?.id ?? null;
+            const read = readSessions.get(session.id);
+            if (read !== undefined && read === profileId) updateSessionDoc.run(JSON.stringify(session), session.id);
+            else upsertSession.run(session.id, profileId, JSON.stringify(session));
+          }
           for (const { event, insertedAt } of writes.events)
             insertEvent.run(event.id, insertedAt, event.type, event.sourceId, event.sessionId, event.profileId, eventToJson(event));
           return writes.outcomes;

@@ -282,7 +282,8 @@ export class PostgresStore implements Store {
       clauses.push(
         `ids_written AS (INSERT INTO profile_ids (id, profile_id)
            SELECT * FROM unnest(${arg(ids.map(([id]) => id))}::text[], ${arg(ids.map(([, profileId]) => profileId))}::text[])
-           ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id)`,
+           ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id
+             WHERE profile_ids.profile_id IS DISTINCT FROM excluded.profile_id)`,
       );
     }
     if (writes.sessions.size > 0) {

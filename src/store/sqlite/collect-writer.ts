@@ -43,8 +43,11 @@ export function createCollectWriter(db: Database.Database): (units: CollectUnit[
     .prepare<[string, string], string | null>('SELECT response FROM idempotency WHERE source_id = ? AND key = ?')
     .pluck();
   const rememberKey = db.prepare('UPDATE idempotency SET response = ? WHERE source_id = ? AND key = ?');
+  // A kept profile writes a row for each of its ids; one that already points there is left as it
+  // is, not rewritten (a page of log each, for every new visit of a known customer).
   const upsertProfileId = db.prepare(
-    'INSERT INTO profile_ids (id, profile_id) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id',
+    `INSERT INTO profile_ids (id, profile_id) VALUES (?, ?)
+     ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id WHERE profile_ids.profile_id IS NOT excluded.profile_id`,
   );
 
   /** The profile id each session read in this batch had, to know which ones keep theirs. */

@@ -2,12 +2,13 @@
  * `npm run bench`: the ceiling of one Node process (a bare node:http server) and of the framework
  * (an empty Fastify route), then Intake on the
  * embedded store and, when INTAKE_TEST_DATABASE_URL is set, on a fresh PostgreSQL database, all
- * under the same load with the same payload; then the scale scenario (1,000,000 stored events).
+ * under the same load with the same payload; the SQLite writer's pages of log per request
+ * (log-pages.ts); then the scale scenario (1,000,000 stored events).
  * Prints a table and writes it to bench/results/ as JSON and Markdown. docs/performance.md says
  * how to read it.
  *
  *   --quick         a short run of every scenario that checks only that each ran without errors
- *   --only=http     the HTTP scenarios only;  --only=scale  the scale scenario only
+ *   --only=http     the HTTP scenarios and the log pages only;  --only=scale  the scale scenario only
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ADMIN_TOKEN, createBenchSource, startIntake, withFreshDatabase } from './intake-server.js';
 import { BARE, FRAMEWORK, INTAKE_SCENARIOS, runScenario, type Load, type Scenario, type ScenarioResult } from './load.js';
+import { measureLogPages } from './log-pages.js';
 import { describeMachine } from './machine.js';
 import { toMarkdown, toTable, type Report } from './report.js';
 import { loadEvents, measureQueries, postgresSize, sqliteSize, type ScaleResult, type ScaleSize } from './scale.js';
@@ -31,6 +33,8 @@ if (only !== undefined && only !== 'http' && only !== 'scale') throw new Error('
 const LOAD: Load = quick
   ? { connections: 32, warmupSeconds: 0, seconds: 1 }
   : { connections: 32, warmupSeconds: 3, seconds: 10 };
+/** Batches per kind of request when counting pages of log. */
+const LOG_BATCHES = quick ? 20 : 200;
 const SCALE: ScaleSize = quick
   ? { events: 20_000, profiles: 200, queries: 20 }
   : { events: 1_000_000, profiles: 10_000, queries: 300 };
@@ -163,6 +167,8 @@ function failures(report: Report): string[] {
     if (r.requests === 0) bad.push(`${r.store} ${r.scenario}: no request completed`);
     if (r.errors > 0 || r.non2xx > 0) bad.push(`${r.store} ${r.scenario}: ${r.errors} errors, ${r.non2xx} non-2xx`);
   }
+  for (const w of report.logPages)
+    if (!(w.pagesPerRequest > 0)) bad.push(`log pages ${w.scenario} (${w.ids} ids): ${w.pagesPerRequest}`);
   for (const s of report.scale) {
     if (s.profiles !== SCALE.profiles) bad.push(`${s.store} scale: ${s.profiles} profiles, not ${SCALE.profiles}`);
     for (const [query, latency] of [['?profile=', s.byProfile], ['?type=&from=', s.byTypeFrom]] as const) {
@@ -181,9 +187,14 @@ try {
     load: LOAD,
     machine: await describeMachine(workDir, DATABASE_URL),
     http: only === 'scale' ? [] : await httpScenarios(failed),
+    logPages: [],
     scale: [],
     failed,
   };
+  if (only !== 'scale') {
+    progress('sqlite: pages of log per request');
+    report.logPages.push(...(await part(failed, 'sqlite log pages', () => measureLogPages(workDir, LOG_BATCHES), [])));
+  }
   if (only !== 'http') {
     report.scale.push(...(await part(failed, 'sqlite scale', async () => [await scaleScenario('sqlite', null)], [])));
     if (DATABASE_URL !== null)

@@ -1,0 +1,102 @@
+/**
+ * What the SQLite writer puts in its log per request: pages of write-ahead log per request for
+ * the HTTP scenarios' kinds of request, with random and with time-ordered ids. Each page of log is
+ * two system calls now and a page copied by a checkpoint later, and on a new session it is most
+ * of the writer's cost (docs/performance.md, findings 12 and 13). Unlike req/s, the figure does
+ * not depend on the machine or its neighbours: it changes only when what a batch writes changes.
+ *
+ * Runs the writer thread's own transaction code (`createCollectWriter`) in this process, on a
+ * database with no checkpoint, in batches of a fixed size, and reads the log's growth.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { asJsonText } from '../src/domain/json-text.js';
+import { newId, type IdScheme } from '../src/domain/new-id.js';
+import { createCollectWriter } from '../src/store/sqlite/collect-writer.js';
+import { migrate, openDatabase } from '../src/store/sqlite/schema.js';
+import type { CollectUnit } from '../src/store/store.js';
+import { HEADERS, PAYLOAD } from './payload.js';
+import { SOURCE_ID } from './load.js';
+
+export interface LogPagesResult {
+  /** As the HTTP scenario of the same kind is named. */
+  scenario: string;
+  ids: IdScheme;
+  /** Units per transaction. */
+  batch: number;
+  pagesPerRequest: number;
+}
+
+/** Units per transaction: about what the writer's batches held under the HTTP load. */
+const BATCH = 8;
+/** Known sessions, and profile-less events stored before measuring, so that indexes have depth. */
+const KNOWN_SESSIONS = 2000;
+const STORED_EVENTS = 20_000;
+/** A WAL frame is a 24-byte header and the page; the log file itself starts with 32 bytes. */
+const FRAME_HEADER_BYTES = 24;
+const WAL_HEADER_BYTES = 32;
+
+function unit(session: string | null, ids: IdScheme): CollectUnit {
+  return {
+    time: new Date().toISOString(),
+    sourceId: SOURCE_ID,
+    channel: '',
+    ip: '127.0.0.1',
+    request: { method: 'POST', path: `/collect/charge-succeeded/${SOURCE_ID}`, query: '', ip: '127.0.0.1', headers: { ...HEADERS } },
+    hashKey: 'bench',
+    idScheme: ids,
+    task: randomUUID(),
+    idempotency: null,
+    events: [
+      {
+        id: newId(ids),
+        type: 'charge-succeeded',
+        name: 'Charge Succeeded',
+        properties: asJsonText(PAYLOAD),
+        identity: session === null ? null : { sessionId: session, profile: null },
+        mapping: [],
+      },
+    ],
+  };
+}
+
+async function measure(workDir: string, ids: IdScheme, batches: number): Promise<LogPagesResult[]> {
+  const dir = mkdtempSync(join(workDir, 'log-pages-'));
+  const path = join(dir, 'intake.sqlite');
+  const db = openDatabase(path);
+  try {
+    migrate(db);
+    db.pragma('wal_autocheckpoint = 0');
+    const frameBytes = (db.pragma('page_size', { simple: true }) as number) + FRAME_HEADER_BYTES;
+    const write = createCollectWriter(db);
+    const known = (i: number) => `known-${i % KNOWN_SESSIONS}`;
+    for (let i = 0; i < KNOWN_SESSIONS; i += BATCH)
+      await write(Array.from({ length: BATCH }, (_, j) => unit(known(i + j), ids)));
+    for (let i = 0; i < STORED_EVENTS; i += BATCH) await write(Array.from({ length: BATCH }, () => unit(null, ids)));
+    let n = 0;
+    const kinds: [string, () => CollectUnit][] = [
+      ['POST profile-less', () => unit(null, ids)],
+      ['POST known session', () => unit(known(Math.floor(Math.random() * KNOWN_SESSIONS)), ids)],
+      ['POST new session', () => unit(`new-${n++}`, ids)],
+    ];
+    const results: LogPagesResult[] = [];
+    for (const [scenario, make] of kinds) {
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      const before = statSync(`${path}-wal`).size;
+      for (let b = 0; b < batches; b++) await write(Array.from({ length: BATCH }, make));
+      // A log that starts over begins with its 32-byte header.
+      const frames = (statSync(`${path}-wal`).size - before - (before === 0 ? WAL_HEADER_BYTES : 0)) / frameBytes;
+      results.push({ scenario, ids, batch: BATCH, pagesPerRequest: frames / (batches * BATCH) });
+    }
+    return results;
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every kind of request with both id schemes; `batches` per kind (fewer in a smoke run). */
+export async function measureLogPages(workDir: string, batches: number): Promise<LogPagesResult[]> {
+  return [...(await measure(workDir, 'random', batches)), ...(await measure(workDir, 'time-ordered', batches))];
+}

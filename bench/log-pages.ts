@@ -9,7 +9,7 @@
  * database with no checkpoint, in batches of a fixed size, and reads the log's growth.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { asJsonText } from '../src/domain/json-text.js';
 import { newId, type IdScheme } from '../src/domain/new-id.js';
@@ -26,6 +26,8 @@ export interface LogPagesResult {
   /** Units per transaction. */
   batch: number;
   pagesPerRequest: number;
+  /** The same pages by the table or index they belong to (SQLite's dbstat), largest first. */
+  byTree: [string, number][];
 }
 
 /** Units per transaction: about what the writer's batches held under the HTTP load. */
@@ -87,13 +89,40 @@ async function measure(workDir: string, ids: IdScheme, batches: number): Promise
       for (let b = 0; b < batches; b++) await write(Array.from({ length: BATCH }, make));
       // A log that starts over begins with its 32-byte header.
       const frames = (statSync(`${path}-wal`).size - before - (before === 0 ? WAL_HEADER_BYTES : 0)) / frameBytes;
-      results.push({ scenario, ids, batch: BATCH, pagesPerRequest: frames / (batches * BATCH) });
+      const requests = batches * BATCH;
+      results.push({
+        scenario,
+        ids,
+        batch: BATCH,
+        pagesPerRequest: frames / requests,
+        byTree: [...pagesByTree(db, `${path}-wal`, frameBytes)]
+          .map(([tree, pages]): [string, number] => [tree, pages / requests])
+          .sort((a, b) => b[1] - a[1]),
+      });
     }
     return results;
   } finally {
     db.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Counts the frames of the log by the table or index their page belongs to: each frame's header
+ * starts with its page number, and dbstat says which b-tree holds each page. Page 1 is the
+ * schema's root and the file header (the database's size, rewritten by every commit that grows it).
+ */
+function pagesByTree(db: ReturnType<typeof openDatabase>, walPath: string, frameBytes: number): Map<string, number> {
+  const owner = new Map<number, string>();
+  for (const row of db.prepare('SELECT name, pageno FROM dbstat').all() as { name: string; pageno: number }[])
+    owner.set(row.pageno, row.name);
+  const log = readFileSync(walPath);
+  const counts = new Map<string, number>();
+  for (let offset = WAL_HEADER_BYTES; offset + frameBytes <= log.length; offset += frameBytes) {
+    const tree = owner.get(log.readUInt32BE(offset)) ?? 'free pages';
+    counts.set(tree, (counts.get(tree) ?? 0) + 1);
+  }
+  return counts;
 }
 
 /** Every kind of request with both id schemes; `batches` per kind (fewer in a smoke run). */

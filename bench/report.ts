@@ -40,8 +40,17 @@ function httpRows(report: Report): string[][] {
 
 function logPageRows(report: Report): string[][] {
   return [
-    ['scenario', 'ids', 'requests per transaction', 'pages of log per request'],
-    ...report.logPages.map((w) => [w.scenario, w.ids, String(w.batch), fixed(w.pagesPerRequest, 2)]),
+    ['scenario', 'ids', 'requests per transaction', 'pages of log per request', 'largest shares'],
+    ...report.logPages.map((w) => [
+      w.scenario,
+      w.ids,
+      String(w.batch),
+      fixed(w.pagesPerRequest, 2),
+      w.byTree
+        .slice(0, 5)
+        .map(([tree, pages]) => `${tree} ${fixed(pages, 2)}`)
+        .join(', '),
+    ]),
   ];
 }
 

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashedId, stickySessionId } from '../src/domain/hashed-id.js';
 import { STORES, startTestServer, type TestServer } from './helpers.js';
@@ -251,6 +253,34 @@ for (const store of STORES) {
         expect((await t.api('GET', `/api/sessions/${paid.body.session.id}`)).body.profile.id).toBe(survivor.id);
         expect(survivor.metadata.time.visit.count).toBe(2);
       });
+
+      if (store === 'sqlite')
+        it('a database written before own ids lost their profile_ids row reads and merges the same', async () => {
+          const web = await t.source();
+          const stripe = await t.source({ config: stripeConfig });
+          const paid = await collect(t, `/collect/checkout-completed/${stripe}`, stripeEvent('flow.old@example.com'));
+          const session = `old-${Date.now()}`;
+          const visit = await collect(t, `/collect/page-view/${web}/${session}`, {});
+          // Until 2026-11-27 every profile also had a row for its own id; put those back, as an
+          // older Intake left them.
+          const db = new Database(join(t.dataDir, 'intake.sqlite'));
+          try {
+            const row = db.prepare('INSERT INTO profile_ids (id, profile_id) VALUES (?, ?)');
+            for (const id of [paid.body.profile.id, visit.body.profile.id]) row.run(id, id);
+          } finally {
+            db.close();
+          }
+          expect((await profileOf(t, visit.body.profile.id)).id).toBe(visit.body.profile.id);
+          const identified = await collect(t, `/collect/identification/${web}/${session}`, { email: { main: 'flow.old@example.com' } });
+          expect(identified.body.profile.id).toBe(paid.body.profile.id);
+          for (const anyId of [paid.body.profile.id, visit.body.profile.id]) {
+            expect((await profileOf(t, anyId)).id).toBe(paid.body.profile.id);
+            expect((await eventsOf(t, `profile=${anyId}`)).map((e) => e.type)).toContain('page-view');
+          }
+          // The next visit of the same customer finds the survivor by its own id's old row too.
+          const again = await collect(t, `/collect/checkout-completed/${stripe}`, stripeEvent('flow.old@example.com'));
+          expect(again.body.profile.id).toBe(paid.body.profile.id);
+        });
     });
 
     describe('§3 mappings', () => {

@@ -12,7 +12,10 @@ export interface BatchLookup {
   session(id: string): Promise<Session | null>;
   /** By primary id: a live profile or a tombstone. */
   profile(id: string): Promise<Profile | ProfileTombstone | null>;
-  /** The profile any of its ids belongs to. */
+  /**
+   * The profile any of its ids belongs to: the `profile_ids` row of an id it answers to, else the
+   * profile whose own id it is (its own id has no row, except in databases written before).
+   */
   profileIdOf(anyId: string): Promise<string | null>;
 }
 
@@ -22,7 +25,7 @@ export interface BatchWrites {
   events: { event: Event; insertedAt: number }[];
   /** New or changed profiles, tombstones included, by id. */
   profiles: Map<string, Profile | ProfileTombstone>;
-  /** New or re-pointed rows of the any-id index: id → profile id. */
+  /** New or re-pointed rows of the any-id index: id → profile id. A profile's own id has none. */
   profileIds: Map<string, string>;
   /** Sessions outside this batch that belonged to an absorbed profile: relink `from` → `to`. */
   relinks: { from: string; to: string }[];
@@ -59,12 +62,14 @@ export async function planBatch(units: readonly CollectUnit[], lookup: BatchLook
     return record === null || isTombstone(record) ? null : record;
   };
   const profileByAnyId = async (anyId: string): Promise<Profile | null> => {
-    const id = writes.profileIds.get(anyId) ?? (await lookup.profileIdOf(anyId));
+    const id = writes.profileIds.get(anyId) ?? (writes.profiles.has(anyId) ? anyId : await lookup.profileIdOf(anyId));
     return id === null ? null : liveProfile(id);
   };
+  // A profile's own id is found in `profiles` itself; a row for it would write its random id into
+  // two more indexes for every new profile (docs/performance.md, finding 16).
   const keep = (profile: Profile) => {
     writes.profiles.set(profile.id, profile);
-    for (const id of profile.ids) writes.profileIds.set(id, profile.id);
+    for (const id of profile.ids) if (id !== profile.id) writes.profileIds.set(id, profile.id);
   };
   const merge = (a: Profile, b: Profile, now: string): Profile => {
     if (a.id === b.id) return a;

@@ -243,7 +243,11 @@ export class PostgresStore implements Store {
         const doc = await cachedOr(profileDocs, id, 'SELECT doc::text AS v FROM profiles WHERE id = $1');
         return doc === null ? null : (JSON.parse(doc) as Profile | ProfileTombstone);
       },
-      profileIdOf: (anyId) => one('SELECT profile_id AS v FROM profile_ids WHERE id = $1', anyId),
+      profileIdOf: (anyId) =>
+        one(
+          'SELECT COALESCE((SELECT profile_id FROM profile_ids WHERE id = $1), (SELECT id FROM profiles WHERE id = $1)) AS v',
+          anyId,
+        ),
     });
 
     for (const { from, to } of writes.relinks)
@@ -401,7 +405,7 @@ export class PostgresStore implements Store {
 
   getProfile(anyId: string): Promise<JsonText | null> {
     return this.document(
-      'SELECT p.doc::text AS doc FROM profile_ids i JOIN profiles p ON p.id = i.profile_id WHERE i.id = $1',
+      'SELECT doc::text AS doc FROM profiles WHERE id = COALESCE((SELECT profile_id FROM profile_ids WHERE id = $1), $1)',
       anyId,
     );
   }

@@ -31,7 +31,12 @@ export function createCollectWriter(db: Database.Database): (units: CollectUnit[
   const upsertProfile = db.prepare(
     'INSERT INTO profiles (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc',
   );
-  const selectProfileId = db.prepare<[string], string>('SELECT profile_id FROM profile_ids WHERE id = ?').pluck();
+  // An id the profile answers to has a row; its own id is its row in profiles (plan-batch.ts).
+  const selectProfileId = db
+    .prepare<{ id: string }, string | null>(
+      'SELECT COALESCE((SELECT profile_id FROM profile_ids WHERE id = @id), (SELECT id FROM profiles WHERE id = @id))',
+    )
+    .pluck();
   // Claims a key, or re-claims an expired one; returns a row only when this unit may use it.
   const claimKey = db.prepare<[string, string, number, number], { one: number }>(
     `INSERT INTO idempotency (source_id, key, expires_at, response) VALUES (?, ?, ?, NULL)
@@ -64,7 +69,7 @@ export function createCollectWriter(db: Database.Database): (units: CollectUnit[
       const doc = selectProfile.get(id);
       return doc === undefined ? null : (JSON.parse(doc) as Profile | ProfileTombstone);
     },
-    profileIdOf: async (anyId: string) => selectProfileId.get(anyId) ?? null,
+    profileIdOf: async (anyId: string) => selectProfileId.get({ id: anyId }) ?? null,
   };
 
   return async (units) => {

@@ -3,6 +3,8 @@ import Database from 'better-sqlite3';
 /**
  * Ordered migrations; `PRAGMA user_version` records how many are applied. Append, never edit.
  * Documents are stored as JSON text beside the columns that are filtered or joined on.
+ * `profile_ids`: since 2026-11-27 a profile's own id gets no row (plan-batch.ts, `keep`); rows
+ * written for own ids before that stay and are read the same way.
  */
 const MIGRATIONS: string[] = [
   `

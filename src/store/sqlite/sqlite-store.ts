@@ -79,8 +79,8 @@ export class SqliteStore implements Store {
       event: this.db.prepare<[string], string>('SELECT doc FROM events WHERE id = ?').pluck(),
       session: this.db.prepare<[string], string>('SELECT doc FROM sessions WHERE id = ?').pluck(),
       profile: this.db
-        .prepare<[string], string>(
-          'SELECT p.doc FROM profile_ids i JOIN profiles p ON p.id = i.profile_id WHERE i.id = ?',
+        .prepare<{ id: string }, string>(
+          'SELECT doc FROM profiles WHERE id = COALESCE((SELECT profile_id FROM profile_ids WHERE id = @id), @id)',
         )
         .pluck(),
       source: this.db.prepare<[string], string>('SELECT doc FROM sources WHERE id = ?').pluck(),
@@ -249,7 +249,7 @@ export class SqliteStore implements Store {
 
   /** Every profile id the events of this profile may carry: its own and those merged into it. */
   private profileEventIds(anyId: string): string[] {
-    const doc = this.read(() => this.statements.profile.get(anyId));
+    const doc = this.read(() => this.statements.profile.get({ id: anyId }));
     if (doc === undefined) return [anyId];
     const profile = JSON.parse(doc) as Profile;
     return [profile.id, ...(profile.metadata.merged_from ?? [])];
@@ -261,7 +261,7 @@ export class SqliteStore implements Store {
   }
 
   async getProfile(anyId: string): Promise<JsonText | null> {
-    const doc = this.read(() => this.statements.profile.get(anyId));
+    const doc = this.read(() => this.statements.profile.get({ id: anyId }));
     return doc === undefined ? null : asJsonText(doc);
   }
 

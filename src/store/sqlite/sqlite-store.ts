@@ -127,8 +127,12 @@ export class SqliteStore implements Store {
   private takeWriterReply(): void {
     if (this.replies === null || Atomics.load(this.answered, 0) === 0) return;
     Atomics.store(this.answered, 0, 0);
-    for (let m = receiveMessageOnPort(this.replies); m !== undefined; m = receiveMessageOnPort(this.replies))
-      this.onReply(m.message as WriterReply);
+    this.takeReplies(this.replies);
+  }
+
+  /** Every answer waiting on `port`, in the order the writer sent them. */
+  private takeReplies(port: MessagePort): void {
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) this.onReply(m.message as WriterReply);
   }
 
   private onReply(reply: WriterReply): void {
@@ -164,8 +168,7 @@ export class SqliteStore implements Store {
       if (this.worker !== worker) return;
       this.worker = null;
       // An answer posted before the thread stopped still counts: that batch is committed.
-      for (let m = receiveMessageOnPort(port1); m !== undefined; m = receiveMessageOnPort(port1))
-        this.onReply(m.message as WriterReply);
+      this.takeReplies(port1);
       if (this.replies === port1) this.replies = null;
       port1.close();
       if (this.inflight !== null) {

@@ -11,8 +11,11 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildUnit } from '../src/collect/build-unit.js';
 import { asJsonText } from '../src/domain/json-text.js';
-import { newId, type IdScheme } from '../src/domain/new-id.js';
+import type { IdScheme } from '../src/domain/new-id.js';
+import { newSource } from '../src/domain/source.js';
+import { webhookConfigOf } from '../src/domain/webhook-config.js';
 import { createCollectWriter } from '../src/store/sqlite/collect-writer.js';
 import { migrate, openDatabase } from '../src/store/sqlite/schema.js';
 import type { CollectUnit } from '../src/store/store.js';
@@ -39,28 +42,32 @@ const STORED_EVENTS = 20_000;
 const FRAME_HEADER_BYTES = 24;
 const WAL_HEADER_BYTES = 32;
 
+const SOURCE = newSource({ name: 'Bench' }, SOURCE_ID, new Date().toISOString());
+const REQUEST = {
+  method: 'POST',
+  path: `/collect/charge-succeeded/${SOURCE_ID}`,
+  query: '',
+  ip: '127.0.0.1',
+  headers: { ...HEADERS, 'content-length': String(PAYLOAD.length) },
+};
+const PROPERTIES = [asJsonText(PAYLOAD)];
+
+/** The unit the collector builds for the bench's webhook, on a session or profile-less. */
 function unit(session: string | null, ids: IdScheme): CollectUnit {
-  return {
-    time: new Date().toISOString(),
-    sourceId: SOURCE_ID,
-    channel: '',
-    ip: '127.0.0.1',
-    request: { method: 'POST', path: `/collect/charge-succeeded/${SOURCE_ID}`, query: '', ip: '127.0.0.1', headers: { ...HEADERS } },
+  return buildUnit({
+    task: randomUUID(),
+    pathType: 'charge-succeeded',
+    source: SOURCE,
+    config: webhookConfigOf(SOURCE),
+    sessionId: session,
+    properties: PROPERTIES,
+    request: REQUEST,
+    now: new Date(),
     hashKey: 'bench',
     idScheme: ids,
-    task: randomUUID(),
+    mappingFor: () => [],
     idempotency: null,
-    events: [
-      {
-        id: newId(ids),
-        type: 'charge-succeeded',
-        name: 'Charge Succeeded',
-        properties: asJsonText(PAYLOAD),
-        identity: session === null ? null : { sessionId: session, profile: null },
-        mapping: [],
-      },
-    ],
-  };
+  });
 }
 
 async function measure(workDir: string, ids: IdScheme, batches: number): Promise<LogPagesResult[]> {

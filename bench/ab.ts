@@ -1,9 +1,10 @@
 /**
  * `npm run bench:ab`: one scenario, measured the way docs/performance.md's findings were. Each run
  * starts a server on a fresh store, opens what the scenario needs, warms up for 3 s and measures
- * for `--seconds`, then prints req/s, p50, p99 and where the CPU went per request: the server's
- * main thread, its other threads (the SQLite writer and checkpoint threads, V8's and libuv's), the
- * PostgreSQL server processes, this process (the load generator) and the machine's idle time.
+ * for `--seconds`, then prints req/s, p50, p99, where the CPU went per request (the server's main
+ * thread, its other threads: the SQLite writer and checkpoint threads, V8's and libuv's; the
+ * PostgreSQL server processes, this process, the load generator; the machine's idle time) and the
+ * mean size and time of the server's group commits, from its /metrics.
  *
  *   --store sqlite|postgres     (default sqlite; postgres needs INTAKE_TEST_DATABASE_URL)
  *   --scenario NAME             one of bench/load.ts's INTAKE_SCENARIOS (default "POST profile-less")
@@ -89,6 +90,16 @@ function snapshot(server: ServerProcess) {
   return { ...serverThreads(server.pid), postgres: postgresTicks(), self: ticks('/proc/self/stat'), idle: idleTicks() };
 }
 
+/** Mean requests per group commit and mean time of one, from the server's own /metrics (warm-up included). */
+async function commits(server: ServerProcess): Promise<string> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const batches = value('intake_commit_batch_size_count');
+  const size = value('intake_commit_batch_size_sum') / batches;
+  const ms = (value('intake_commit_seconds_sum') * 1000) / batches;
+  return `commits: ${size.toFixed(1)} requests, ${ms.toFixed(2)} ms each`;
+}
+
 function withStore<T>(use: (databaseUrl: string | null) => Promise<T>): Promise<T> {
   return store === 'sqlite' ? use(null) : withFreshDatabase(DATABASE_URL as string, use);
 }
@@ -116,10 +127,11 @@ async function measure(build: string, run: number, scenario: Scenario): Promise<
       const result = await runScenario(server, store, scenario, { connections: 32, warmupSeconds: 3, seconds }, runId, observe);
       // Ticks are 10 ms; per request in µs: ticks × 10,000 / requests.
       const us = (key: keyof typeof before) => Math.round(((after[key] - before[key]) * 10_000) / result.requests);
+      const committed = await commits(server);
       return (
         `${build} run ${run + 1}: ${Math.round(result.requestsPerSecond)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
         `errors ${result.errors + result.non2xx} | CPU µs/req: main ${us('main')}, other threads ${us('other')}` +
-        `${store === 'postgres' ? `, PostgreSQL ${us('postgres')}` : ''}, load generator ${us('self')}, idle ${us('idle')}`
+        `${store === 'postgres' ? `, PostgreSQL ${us('postgres')}` : ''}, load generator ${us('self')}, idle ${us('idle')} | ${committed}`
       );
     } finally {
       await server.stop();

@@ -2,6 +2,7 @@ import type { Load, ScenarioResult } from './load.js';
 import type { LogPagesResult } from './log-pages.js';
 import type { Machine } from './machine.js';
 import type { ScaleResult } from './scale.js';
+import { checkTargets } from './targets.js';
 
 export interface Report {
   date: string;
@@ -79,6 +80,10 @@ function scaleRows(report: Report): string[][] {
   ];
 }
 
+function targetRows(report: Report): string[][] {
+  return [['target', 'measured', 'met'], ...checkTargets(report).map((c) => [c.target, c.measured, c.met ? 'yes' : 'no'])];
+}
+
 function aligned(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).join('\n');
@@ -100,6 +105,7 @@ export function toTable(report: Report): string {
   if (report.http.length > 0) parts.push(`HTTP (${loadLine(report)})\n${aligned(httpRows(report))}`);
   if (report.logPages.length > 0) parts.push(`SQLite log per request\n${aligned(logPageRows(report))}`);
   if (report.scale.length > 0) parts.push(`Scale\n${aligned(scaleRows(report))}`);
+  if (checkTargets(report).length > 0) parts.push(`Targets (issue 6)\n${aligned(targetRows(report))}`);
   if (report.failed.length > 0) parts.push(`Failed\n${report.failed.join('\n')}`);
   return `\n${parts.join('\n\n')}\n`;
 }
@@ -135,6 +141,16 @@ export function toMarkdown(report: Report): string {
       lines.push(markdownTable([['table or index', 'size', 'bytes/event'], ...rows]), '');
     }
   }
+  if (checkTargets(report).length > 0)
+    lines.push(
+      '## Targets',
+      '',
+      "Issue 6's targets against this run's figures, with the default (random) ids. " +
+        'The ratios and latencies depend on the machine (docs/performance.md, "The machine and its noise").',
+      '',
+      markdownTable(targetRows(report)),
+      '',
+    );
   const errors = [...report.failed, ...report.scale.flatMap((s) => [s.byProfile.error, s.byTypeFrom.error])].filter(
     (e): e is string => e !== undefined,
   );

@@ -3,8 +3,9 @@
  * starts a server on a fresh store, opens what the scenario needs, warms up for 3 s and measures
  * for `--seconds`, then prints req/s, p50, p99, where the CPU went per request (the server's main
  * thread, its other threads: the SQLite writer and checkpoint threads, V8's and libuv's; the
- * PostgreSQL server processes, this process, the load generator; the machine's idle time) and the
- * mean size and time of the server's group commits, from its /metrics.
+ * PostgreSQL server processes, this process, the load generator; the machine's idle time), how long
+ * the same threads were ready to run but waited for a core (`/proc/…/schedstat`), and the mean size
+ * and time of the server's group commits, from its /metrics.
  *
  *   --store sqlite|postgres     (default sqlite; postgres needs INTAKE_TEST_DATABASE_URL)
  *   --scenario NAME             one of bench/load.ts's INTAKE_SCENARIOS (default "POST profile-less")
@@ -68,6 +69,23 @@ const serverThreads = (pid: number) => {
   return { main, other: all.reduce((a, b) => a + b, 0) - main };
 };
 
+/** Nanoseconds a thread spent runnable but waiting for a core (the second field of `schedstat`). */
+function waited(schedstatPath: string): number {
+  try {
+    return Number(readFileSync(schedstatPath, 'utf8').split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+const waits = (pid: number) => {
+  const all = readdirSync(`/proc/${pid}/task`).map((tid) => waited(`/proc/${pid}/task/${tid}/schedstat`));
+  const main = waited(`/proc/${pid}/task/${pid}/schedstat`);
+  return { mainWait: main, otherWait: all.reduce((a, b) => a + b, 0) - main };
+};
+
+const selfWait = () => readdirSync('/proc/self/task').reduce((sum, tid) => sum + waited(`/proc/self/task/${tid}/schedstat`), 0);
+
 const postgresTicks = () =>
   readdirSync('/proc')
     .filter((p) => /^\d+$/.test(p))
@@ -87,7 +105,14 @@ function idleTicks(): number {
 }
 
 function snapshot(server: ServerProcess) {
-  return { ...serverThreads(server.pid), postgres: postgresTicks(), self: ticks('/proc/self/stat'), idle: idleTicks() };
+  return {
+    ...serverThreads(server.pid),
+    ...waits(server.pid),
+    selfWait: selfWait(),
+    postgres: postgresTicks(),
+    self: ticks('/proc/self/stat'),
+    idle: idleTicks(),
+  };
 }
 
 /** Mean requests per group commit and mean time of one, from the server's own /metrics (warm-up included). */
@@ -127,11 +152,13 @@ async function measure(build: string, run: number, scenario: Scenario): Promise<
       const result = await runScenario(server, store, scenario, { connections: 32, warmupSeconds: 3, seconds }, runId, observe);
       // Ticks are 10 ms; per request in µs: ticks × 10,000 / requests.
       const us = (key: keyof typeof before) => Math.round(((after[key] - before[key]) * 10_000) / result.requests);
+      const waitUs = (key: 'mainWait' | 'otherWait' | 'selfWait') => Math.round((after[key] - before[key]) / 1000 / result.requests);
       const committed = await commits(server);
       return (
         `${build} run ${run + 1}: ${Math.round(result.requestsPerSecond)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
         `errors ${result.errors + result.non2xx} | CPU µs/req: main ${us('main')}, other threads ${us('other')}` +
-        `${store === 'postgres' ? `, PostgreSQL ${us('postgres')}` : ''}, load generator ${us('self')}, idle ${us('idle')} | ${committed}`
+        `${store === 'postgres' ? `, PostgreSQL ${us('postgres')}` : ''}, load generator ${us('self')}, idle ${us('idle')} | waiting for a core µs/req: main ${waitUs('mainWait')}, other threads ${waitUs('otherWait')}, ` +
+        `load generator ${waitUs('selfWait')} | ${committed}`
       );
     } finally {
       await server.stop();

@@ -916,6 +916,23 @@ describe.each(STORES)('collector on %s', (store) => {
       expect(other.json.profile.id).not.toBe(profileId);
     });
 
+    it('a session id with quotes, backslashes, SQL and non-ASCII letters is one session, found again exactly', async () => {
+      // PostgreSQL takes a batch's session locks and reads its sessions with the ids as literals.
+      const session = `O'Brien\\'); DROP TABLE events; --"ß漢\\\\${randomUUID()}`;
+      const path = `/collect/page-view/${source}/${encodeURIComponent(session)}`;
+      const first = await postJson(t, path, { n: 1 });
+      expect(first.status, first.text).toBe(200);
+      expect(first.json.session).toEqual({ id: session });
+      const second = await postJson(t, path, { n: 2 });
+      expect(second.status, second.text).toBe(200);
+      expect(second.json.profile.id).toBe(first.json.profile.id);
+      const stored = await readSession(t, session);
+      expect(stored.body.id).toBe(session);
+      expect(stored.body.profile).toEqual({ id: first.json.profile.id });
+      // Three system events and the two posted; no second profile or session.
+      expect(await listEvents(t, { session })).toHaveLength(5);
+    });
+
     it('unknown session id: the profile’s visit counters start (visit.current = now, count = 1)', async () => {
       const res = await postJson(t, `/collect/page-view/${source}/${newSessionId()}`, {});
       const event = await onlyEvent(t, res);

@@ -62,6 +62,55 @@ function sessionIdsOf(units: readonly CollectUnit[]): string[] {
   return [...new Set(units.flatMap((u) => u.events.flatMap((d) => (d.identity === null ? [] : [d.identity.sessionId]))))];
 }
 
+/** A batch's sessions and their profiles' documents, by id; `null` for a session not found. */
+interface SessionsRead {
+  sessionDocs: Map<string, string | null>;
+  profileDocs: Map<string, string | null>;
+}
+
+/**
+ * How a transaction with sessions begins, in one round trip (finding 18 in docs/performance.md):
+ * BEGIN, then the batch's locks, then the read of its sessions and their profiles. Each statement
+ * of a simple query takes its snapshot when it starts, so the read sees whatever the holder of a
+ * lock it waited for committed. Batches that identify profiles or map identity fields can merge
+ * any two profiles: across processes they take turns on one lock, so a pair discovered twice at
+ * once merges once. Session locks are taken in key order, so two batches never wait on each other.
+ * Ids go in as literals (`escapeLiteral`): a simple query has no parameters. They are validated
+ * before (1–128 characters, no control characters, so no NUL) or made here.
+ */
+function openingOf(units: readonly CollectUnit[]): { sql: string; readsSessions: string[] } {
+  const statements = ['BEGIN'];
+  const mayMerge = (d: EventDraft) =>
+    d.identity?.profile != null || d.mapping.some((m) => Object.hasOwn(IDENTITY_FIELDS, m.profile));
+  if (units.some((u) => u.events.some(mayMerge))) statements.push(`SELECT pg_advisory_xact_lock(${IDENTITY_LOCK})`);
+  const ids = sessionIdsOf(units);
+  if (ids.length > 0) {
+    const list = `ARRAY[${ids.map((id) => pg.escapeLiteral(id)).join(', ')}]::text[]`;
+    statements.push(
+      `SELECT pg_advisory_xact_lock(k)
+         FROM (SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest(${list}) AS id) AS keys
+        ORDER BY k`,
+      `SELECT s.id, s.doc::text AS doc, s.profile_id, p.doc::text AS profile
+         FROM sessions s LEFT JOIN profiles p ON p.id = s.profile_id
+        WHERE s.id = ANY(${list})`,
+    );
+  }
+  return { sql: statements.join(';\n'), readsSessions: ids };
+}
+
+/** The sessions the opening read: its last result, when it read any. */
+function sessionsRead(opening: { readsSessions: string[] }, opened: pg.QueryResult[]): SessionsRead {
+  const sessionDocs = new Map<string, string | null>(opening.readsSessions.map((id) => [id, null]));
+  const profileDocs = new Map<string, string | null>();
+  if (opening.readsSessions.length === 0) return { sessionDocs, profileDocs };
+  const rows = opened[opened.length - 1]!.rows as { id: string; doc: string; profile_id: string | null; profile: string | null }[];
+  for (const row of rows) {
+    sessionDocs.set(row.id, row.doc);
+    if (row.profile_id !== null) profileDocs.set(row.profile_id, row.profile);
+  }
+  return { sessionDocs, profileDocs };
+}
+
 /**
  * The scale-out store: any number of stateless collector processes on one PostgreSQL database.
  * Same contract and documents as the embedded store. Cross-process rules rely on the database:
@@ -138,7 +187,16 @@ export class PostgresStore implements Store {
         // that the batch ahead of it needs, even with a pool of one.
         await turn.previous;
         await this.ensureMonths(units);
-        return transaction(this.pool, (client) => this.applyBatch(client, units, turn.done));
+        const opening = openingOf(units);
+        return transaction(
+          this.pool,
+          (client, opened) => {
+            // The locks are held once the opening returns.
+            turn.done();
+            return this.applyBatch(client, units, sessionsRead(opening, opened));
+          },
+          opening.sql,
+        );
       });
     } finally {
       turn.done();
@@ -168,28 +226,8 @@ export class PostgresStore implements Store {
     return writes.outcomes;
   }
 
-  /** `locked` is called once the batch holds its locks. */
-  private async applyBatch(client: pg.PoolClient, units: CollectUnit[], locked: () => void): Promise<CollectOutcome[]> {
-    const drafts = units.flatMap((u) => u.events);
-    const sessionIds = sessionIdsOf(units);
-    // Batches that identify profiles or map identity fields can merge any two profiles: across processes they take
-    // turns on one lock, so a pair discovered twice at once merges once. Plain session batches
-    // only lock their sessions (in key order, so two batches never wait on each other).
-    const mayMerge = (d: EventDraft) =>
-      d.identity?.profile != null || d.mapping.some((m) => Object.hasOwn(IDENTITY_FIELDS, m.profile));
-    if (drafts.some(mayMerge))
-      await client.query('SELECT pg_advisory_xact_lock($1)', [IDENTITY_LOCK]);
-    if (sessionIds.length > 0)
-      await client.query(
-        prepared(
-          `SELECT pg_advisory_xact_lock(k)
-             FROM (SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id) AS keys
-            ORDER BY k`,
-          [sessionIds],
-        ),
-      );
-    locked();
-
+  /** Runs in the transaction `openingOf` began, which holds the batch's locks and read its sessions. */
+  private async applyBatch(client: pg.PoolClient, units: CollectUnit[], sessions: SessionsRead): Promise<CollectOutcome[]> {
     const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
     const now = Date.now();
     return withIdempotency(
@@ -220,18 +258,19 @@ export class PostgresStore implements Store {
           ]);
         },
       },
-      (fresh) => this.writeFresh(client, fresh, one),
+      (fresh) => this.writeFresh(client, fresh, sessions, one),
     );
   }
 
   private async writeFresh(
     client: pg.PoolClient,
     units: CollectUnit[],
+    { sessionDocs, profileDocs }: SessionsRead,
     one: (sql: string, id: string) => Promise<string | null>,
   ): Promise<CollectOutcome[]> {
-    // The batch's sessions and their profiles are read in one query up front, not in two round
-    // trips per event (docs/performance.md); anything else planning needs is read when it asks.
-    const { sessionDocs, profileDocs } = await this.sessionsWithProfiles(client, sessionIdsOf(units));
+    // The batch's sessions and their profiles were read up front, with its locks (openingOf), not
+    // in two round trips per event (docs/performance.md); anything else planning needs is read
+    // when it asks.
     const cachedOr = async (docs: Map<string, string | null>, id: string, sql: string) =>
       docs.has(id) ? (docs.get(id) as string | null) : one(sql, id);
     const writes = await planBatch(units, {
@@ -307,32 +346,6 @@ export class PostgresStore implements Store {
         ${documentsOf(arg(documents(events.map((e) => eventToJson(e.event)))))})`;
     // One of eight texts, by which of the three clauses are present.
     await db.query(prepared(clauses.length > 0 ? `WITH ${clauses.join(', ')} ${insertEvents}` : insertEvents, params));
-  }
-
-  /**
-   * The documents of these sessions and of their profiles, as text; null for an id that has none
-   * (a new session, or a profile gone).
-   */
-  private async sessionsWithProfiles(
-    client: pg.PoolClient,
-    ids: string[],
-  ): Promise<{ sessionDocs: Map<string, string | null>; profileDocs: Map<string, string | null> }> {
-    const sessionDocs = new Map<string, string | null>(ids.map((id) => [id, null]));
-    const profileDocs = new Map<string, string | null>();
-    if (ids.length === 0) return { sessionDocs, profileDocs };
-    const found = await client.query<{ id: string; doc: string; profile_id: string | null; profile: string | null }>(
-      prepared(
-        `SELECT s.id, s.doc::text AS doc, s.profile_id, p.doc::text AS profile
-           FROM sessions s LEFT JOIN profiles p ON p.id = s.profile_id
-          WHERE s.id = ANY($1::text[])`,
-        [ids],
-      ),
-    );
-    for (const row of found.rows) {
-      sessionDocs.set(row.id, row.doc);
-      if (row.profile_id !== null) profileDocs.set(row.profile_id, row.profile);
-    }
-    return { sessionDocs, profileDocs };
   }
 
   async getEvent(id: string): Promise<JsonText | null> {

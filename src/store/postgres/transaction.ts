@@ -22,14 +22,22 @@ export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) =
   }
 }
 
-/** `fn` inside BEGIN … COMMIT; ROLLBACK when it throws. */
-export function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * `fn` inside BEGIN … COMMIT; ROLLBACK when it throws. `opening`, if given, is sent instead of a
+ * bare BEGIN: statements that start with BEGIN, in one simple-protocol query (one round trip), whose
+ * results `fn` gets, one per statement. It cannot carry parameters: values go in as literals.
+ */
+export function transaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient, opened: pg.QueryResult[]) => Promise<T>,
+  opening = 'BEGIN',
+): Promise<T> {
   return withClient(pool, async (client) => {
-    await client.query('BEGIN');
     try {
-      const result = await fn(client);
+      const result = (await client.query(opening)) as pg.QueryResult | pg.QueryResult[];
+      const value = await fn(client, Array.isArray(result) ? result : [result]);
       await client.query('COMMIT');
-      return result;
+      return value;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;

@@ -63,11 +63,12 @@ function ticks(statPath: string): number {
   }
 }
 
-const serverThreads = (pid: number) => {
-  const all = readdirSync(`/proc/${pid}/task`).map((tid) => ticks(`/proc/${pid}/task/${tid}/stat`));
-  const main = ticks(`/proc/${pid}/task/${pid}/stat`);
+/** A figure read from each thread's file under /proc/<pid>/task: the main thread's, and the rest's sum. */
+function byThread(pid: number, file: string, read: (path: string) => number): { main: number; other: number } {
+  const all = readdirSync(`/proc/${pid}/task`).map((tid) => read(`/proc/${pid}/task/${tid}/${file}`));
+  const main = read(`/proc/${pid}/task/${pid}/${file}`);
   return { main, other: all.reduce((a, b) => a + b, 0) - main };
-};
+}
 
 /** Nanoseconds a thread spent runnable but waiting for a core (the second field of `schedstat`). */
 function waited(schedstatPath: string): number {
@@ -77,14 +78,6 @@ function waited(schedstatPath: string): number {
     return 0;
   }
 }
-
-const waits = (pid: number) => {
-  const all = readdirSync(`/proc/${pid}/task`).map((tid) => waited(`/proc/${pid}/task/${tid}/schedstat`));
-  const main = waited(`/proc/${pid}/task/${pid}/schedstat`);
-  return { mainWait: main, otherWait: all.reduce((a, b) => a + b, 0) - main };
-};
-
-const selfWait = () => readdirSync('/proc/self/task').reduce((sum, tid) => sum + waited(`/proc/self/task/${tid}/schedstat`), 0);
 
 const postgresTicks = () =>
   readdirSync('/proc')
@@ -105,10 +98,15 @@ function idleTicks(): number {
 }
 
 function snapshot(server: ServerProcess) {
+  const cpu = byThread(server.pid, 'stat', ticks);
+  const wait = byThread(server.pid, 'schedstat', waited);
+  const self = byThread(process.pid, 'schedstat', waited);
   return {
-    ...serverThreads(server.pid),
-    ...waits(server.pid),
-    selfWait: selfWait(),
+    main: cpu.main,
+    other: cpu.other,
+    mainWait: wait.main,
+    otherWait: wait.other,
+    selfWait: self.main + self.other,
     postgres: postgresTicks(),
     self: ticks('/proc/self/stat'),
     idle: idleTicks(),
@@ -157,8 +155,9 @@ async function measure(build: string, run: number, scenario: Scenario): Promise<
       return (
         `${build} run ${run + 1}: ${Math.round(result.requestsPerSecond)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
         `errors ${result.errors + result.non2xx} | CPU µs/req: main ${us('main')}, other threads ${us('other')}` +
-        `${store === 'postgres' ? `, PostgreSQL ${us('postgres')}` : ''}, load generator ${us('self')}, idle ${us('idle')} | waiting for a core µs/req: main ${waitUs('mainWait')}, other threads ${waitUs('otherWait')}, ` +
-        `load generator ${waitUs('selfWait')} | ${committed}`
+        `${store === 'postgres' ? `, PostgreSQL ${us('postgres')}` : ''}, load generator ${us('self')}, idle ${us('idle')}` +
+        ` | waiting for a core µs/req: main ${waitUs('mainWait')}, other threads ${waitUs('otherWait')}, load generator ${waitUs('selfWait')}` +
+        ` | ${committed}`
       );
     } finally {
       await server.stop();

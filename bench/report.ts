@@ -105,7 +105,8 @@ export function toTable(report: Report): string {
   if (report.http.length > 0) parts.push(`HTTP (${loadLine(report)})\n${aligned(httpRows(report))}`);
   if (report.logPages.length > 0) parts.push(`SQLite log per request\n${aligned(logPageRows(report))}`);
   if (report.scale.length > 0) parts.push(`Scale\n${aligned(scaleRows(report))}`);
-  if (checkTargets(report).length > 0) parts.push(`Targets (issue 6)\n${aligned(targetRows(report))}`);
+  if (checkTargets(report).length > 0)
+    parts.push(`Targets (issue 6${report.quick ? '; a quick run: figures meaningless' : ''})\n${aligned(targetRows(report))}`);
   if (report.failed.length > 0) parts.push(`Failed\n${report.failed.join('\n')}`);
   return `\n${parts.join('\n\n')}\n`;
 }

@@ -917,7 +917,7 @@ describe.each(STORES)('collector on %s', (store) => {
     });
 
     it('a session id with quotes, backslashes, SQL and non-ASCII letters is one session, found again exactly', async () => {
-      // PostgreSQL takes a batch's session locks and reads its sessions with the ids as literals.
+      // Session ids reach SQL in the locks and reads of every batch that names them.
       const session = `O'Brien\\'); DROP TABLE events; --"ß漢\\\\${randomUUID()}`;
       const path = `/collect/page-view/${source}/${encodeURIComponent(session)}`;
       const first = await postJson(t, path, { n: 1 });

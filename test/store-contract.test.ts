@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { IntakeError } from '../src/domain/errors.js';
 import { asJsonText } from '../src/domain/json-text.js';
+import pg from 'pg';
 import { openStore } from '../src/store/open-store.js';
+import { transaction } from '../src/store/postgres/transaction.js';
 import type { CollectUnit, Store } from '../src/store/store.js';
 import { createTestDatabase, STORES, tempDir } from './helpers.js';
 
@@ -268,6 +270,42 @@ for (const kind of STORES) {
         await exited;
         await expect(outcome).resolves.toEqual({ sessionId: null, profileId: null });
         expect(await store.getEvent(next.events[0]!.id)).not.toBeNull();
+      });
+
+    if (kind === 'postgres')
+      it('a pipelined transaction whose opening or last statement fails commits nothing, and its connection serves the next', async () => {
+        const database = await createTestDatabase();
+        // Made as the store makes its pool: statements sent together go out without waiting.
+        const pool = new pg.Pool({ connectionString: database.url, max: 1, pipeline: true });
+        try {
+          await pool.query('CREATE TABLE t (n integer PRIMARY KEY)');
+          const insert = (n: number): pg.QueryConfig => ({ text: 'INSERT INTO t (n) VALUES ($1)', values: [n] });
+          const count = async () => Number((await pool.query('SELECT count(*) AS c FROM t')).rows[0].c);
+          // The last statements: the second repeats a key, and the COMMIT behind them rolls back.
+          await expect(transaction(pool, (tx) => tx.commitWith(insert(1), insert(1)))).rejects.toThrow(/duplicate key/);
+          expect(await count()).toBe(0);
+          // The opening: a statement fails, the ones after it and the function do not run on.
+          let ran = false;
+          await expect(
+            transaction(pool, async () => void (ran = true), [insert(2), { text: 'SELECT 1 / 0' }, insert(3)]),
+          ).rejects.toThrow(/division by zero/);
+          expect(ran).toBe(false);
+          expect(await count()).toBe(0);
+          // The same connection (a pool of one) then commits what it is given, opening and all.
+          const opened = await transaction(
+            pool,
+            async (tx) => {
+              await tx.commitWith(insert(5));
+              return tx.opened.length;
+            },
+            [insert(4)],
+          );
+          expect(opened).toBe(1);
+          expect((await pool.query('SELECT n FROM t ORDER BY n')).rows).toEqual([{ n: 4 }, { n: 5 }]);
+        } finally {
+          await pool.end();
+          await database.drop();
+        }
       });
 
     if (kind === 'postgres')

@@ -62,7 +62,7 @@ function nextMonth(month: string): string {
 /** Creates the month's partition if it is missing; safe when several processes try at once. */
 export async function ensurePartition(pool: pg.Pool, month: string): Promise<void> {
   if (!/^\d{4}-\d{2}$/.test(month)) throw new Error(`bad month ${month}`);
-  await transaction(pool, async (client) => {
+  await transaction(pool, async ({ client }) => {
     await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [MIGRATION_LOCK, month]);
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${partitionName(month)} PARTITION OF events

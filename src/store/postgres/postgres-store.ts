@@ -13,7 +13,7 @@ import type { QuarantineEntry, QuarantineQuery, QuarantineSummary, StoredRespons
 import { withIdempotency } from '../idempotency.js';
 import type { CollectOutcome, CollectUnit, EventCursor, EventDraft, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
-import { transaction } from './transaction.js';
+import { transaction, type Transaction } from './transaction.js';
 
 /** Units per transaction: one multi-row insert per table per flush. */
 const MAX_BATCH = 512;
@@ -69,33 +69,36 @@ interface SessionsRead {
 }
 
 /**
- * How a transaction with sessions begins, in one round trip (finding 18 in docs/performance.md):
- * BEGIN, then the batch's locks, then the read of its sessions and their profiles. Each statement
- * of a simple query takes its snapshot when it starts, so the read sees whatever the holder of a
- * lock it waited for committed. Batches that identify profiles or map identity fields can merge
- * any two profiles: across processes they take turns on one lock, so a pair discovered twice at
- * once merges once. Session locks are taken in key order, so two batches never wait on each other.
- * Ids go in as literals (`escapeLiteral`): a simple query has no parameters. They are validated
- * before (1–128 characters, no control characters, so no NUL) or made here.
+ * What a transaction with sessions sends with its BEGIN, in the same round trip (finding 18 in
+ * docs/performance.md): the batch's locks, then the read of its sessions and their profiles. Each
+ * statement starts after the one before it ended, with a snapshot of its own, so the read sees
+ * whatever the holder of a lock it waited for committed. Batches that identify profiles or map
+ * identity fields can merge any two profiles: across processes they take turns on one lock, so a
+ * pair discovered twice at once merges once. Session locks are taken in key order, so two batches
+ * never wait on each other.
  */
-function openingOf(units: readonly CollectUnit[]): { sql: string; readsSessions: string[] } {
-  const statements = ['BEGIN'];
+function openingOf(units: readonly CollectUnit[]): { statements: pg.QueryConfig[]; readsSessions: string[] } {
+  const statements: pg.QueryConfig[] = [];
   const mayMerge = (d: EventDraft) =>
     d.identity?.profile != null || d.mapping.some((m) => Object.hasOwn(IDENTITY_FIELDS, m.profile));
-  if (units.some((u) => u.events.some(mayMerge))) statements.push(`SELECT pg_advisory_xact_lock(${IDENTITY_LOCK})`);
+  if (units.some((u) => u.events.some(mayMerge))) statements.push(prepared('SELECT pg_advisory_xact_lock($1)', [IDENTITY_LOCK]));
   const ids = sessionIdsOf(units);
-  if (ids.length > 0) {
-    const list = `ARRAY[${ids.map((id) => pg.escapeLiteral(id)).join(', ')}]::text[]`;
+  if (ids.length > 0)
     statements.push(
-      `SELECT pg_advisory_xact_lock(k)
-         FROM (SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest(${list}) AS id) AS keys
-        ORDER BY k`,
-      `SELECT s.id, s.doc::text AS doc, s.profile_id, p.doc::text AS profile
-         FROM sessions s LEFT JOIN profiles p ON p.id = s.profile_id
-        WHERE s.id = ANY(${list})`,
+      prepared(
+        `SELECT pg_advisory_xact_lock(k)
+           FROM (SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id) AS keys
+          ORDER BY k`,
+        [ids],
+      ),
+      prepared(
+        `SELECT s.id, s.doc::text AS doc, s.profile_id, p.doc::text AS profile
+           FROM sessions s LEFT JOIN profiles p ON p.id = s.profile_id
+          WHERE s.id = ANY($1::text[])`,
+        [ids],
+      ),
     );
-  }
-  return { sql: statements.join(';\n'), readsSessions: ids };
+  return { statements, readsSessions: ids };
 }
 
 /** The sessions the opening read: its last result, when it read any. */
@@ -109,6 +112,55 @@ function sessionsRead(opening: { readsSessions: string[] }, opened: pg.QueryResu
     if (row.profile_id !== null) profileDocs.set(row.profile_id, row.profile);
   }
   return { sessionDocs, profileDocs };
+}
+
+/**
+ * The statement that writes a batch's profiles, id index rows, sessions and events: the first
+ * three as data-modifying `WITH` clauses of the events' INSERT, so the batch pays one round trip
+ * for them, not four. They are different tables, so no clause sees or touches another's rows.
+ */
+function rowsStatement(writes: Omit<BatchWrites, 'relinks' | 'outcomes'>): pg.QueryConfig {
+  const params: unknown[] = [];
+  const arg = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const clauses: string[] = [];
+  if (writes.profiles.size > 0) {
+    const profiles = [...writes.profiles];
+    clauses.push(
+      `profiles_written AS (INSERT INTO profiles (id, doc)
+         SELECT * FROM unnest(${arg(profiles.map(([id]) => id))}::text[],
+           ${documentsOf(arg(documents(profiles.map(([, doc]) => JSON.stringify(doc)))))})
+         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc)`,
+    );
+  }
+  if (writes.profileIds.size > 0) {
+    const ids = [...writes.profileIds];
+    clauses.push(
+      `ids_written AS (INSERT INTO profile_ids (id, profile_id)
+         SELECT * FROM unnest(${arg(ids.map(([id]) => id))}::text[], ${arg(ids.map(([, profileId]) => profileId))}::text[])
+         ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id
+           WHERE profile_ids.profile_id IS DISTINCT FROM excluded.profile_id)`,
+    );
+  }
+  if (writes.sessions.size > 0) {
+    const touched = [...writes.sessions.values()];
+    clauses.push(
+      `sessions_written AS (INSERT INTO sessions (id, profile_id, doc)
+         SELECT * FROM unnest(${arg(touched.map((t) => t.id))}::text[], ${arg(touched.map((t) => t.profile?.id ?? null))}::text[],
+           ${documentsOf(arg(documents(touched.map((t) => JSON.stringify(t)))))})
+         ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, doc = excluded.doc)`,
+    );
+  }
+  const events = writes.events;
+  const insertEvents = `INSERT INTO events (id, inserted_at, type, source_id, session_id, profile_id, doc)
+    SELECT * FROM unnest(${arg(events.map((e) => e.event.id))}::uuid[], ${arg(events.map((e) => e.event.time))}::timestamptz[],
+      ${arg(events.map((e) => e.event.type))}::text[], ${arg(events.map((e) => e.event.sourceId))}::text[],
+      ${arg(events.map((e) => e.event.sessionId))}::text[], ${arg(events.map((e) => e.event.profileId))}::text[],
+      ${documentsOf(arg(documents(events.map((e) => eventToJson(e.event)))))})`;
+  // One of eight texts, by which of the three clauses are present.
+  return prepared(clauses.length > 0 ? `WITH ${clauses.join(', ')} ${insertEvents}` : insertEvents, params);
 }
 
 /**
@@ -130,6 +182,9 @@ export class PostgresStore implements Store {
       // Fail fast while the database is unreachable: the caller answers 503 and the sender retries.
       connectionTimeoutMillis: 3000,
       query_timeout: 15_000,
+      // Statements a transaction sends together go out without waiting for each reply
+      // (transaction.ts); one awaited at a time behaves as without it.
+      pipeline: true,
     });
     // An idle connection dropped by the server must not crash the process; the pool reconnects.
     pool.on('error', (error) => logger.error({ cause: error.message }, 'idle database connection lost'));
@@ -190,12 +245,12 @@ export class PostgresStore implements Store {
         const opening = openingOf(units);
         return transaction(
           this.pool,
-          (client, opened) => {
+          (tx) => {
             // The locks are held once the opening returns.
             turn.done();
-            return this.applyBatch(client, units, sessionsRead(opening, opened));
+            return this.applyBatch(tx, units, sessionsRead(opening, tx.opened));
           },
-          opening.sql,
+          opening.statements,
         );
       });
     } finally {
@@ -222,12 +277,13 @@ export class PostgresStore implements Store {
   private async insertSessionless(units: CollectUnit[]): Promise<CollectOutcome[]> {
     await this.ensureMonths(units);
     const writes = await planBatch(units, NO_LOOKUPS);
-    await this.insertRows(this.pool, writes);
+    await this.pool.query(rowsStatement(writes));
     return writes.outcomes;
   }
 
   /** Runs in the transaction `openingOf` began, which holds the batch's locks and read its sessions. */
-  private async applyBatch(client: pg.PoolClient, units: CollectUnit[], sessions: SessionsRead): Promise<CollectOutcome[]> {
+  private async applyBatch(tx: Transaction, units: CollectUnit[], sessions: SessionsRead): Promise<CollectOutcome[]> {
+    const { client } = tx;
     const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
     const now = Date.now();
     return withIdempotency(
@@ -258,7 +314,8 @@ export class PostgresStore implements Store {
           ]);
         },
       },
-      (fresh) => this.writeFresh(client, fresh, sessions, one),
+      // Without idempotency keys nothing is written after the rows: they go with the COMMIT.
+      (fresh) => this.writeFresh(client, fresh, sessions, one, units.every((u) => u.idempotency === null) ? tx : null),
     );
   }
 
@@ -267,6 +324,7 @@ export class PostgresStore implements Store {
     units: CollectUnit[],
     { sessionDocs, profileDocs }: SessionsRead,
     one: (sql: string, id: string) => Promise<string | null>,
+    commitWith: Pick<Transaction, 'commitWith'> | null,
   ): Promise<CollectOutcome[]> {
     // The batch's sessions and their profiles were read up front, with its locks (openingOf), not
     // in two round trips per event (docs/performance.md); anything else planning needs is read
@@ -289,64 +347,21 @@ export class PostgresStore implements Store {
         ),
     });
 
-    for (const { from, to } of writes.relinks)
-      await client.query(
-        `UPDATE sessions SET profile_id = $1, doc = jsonb_set(doc::jsonb, '{profile,id}', to_jsonb($1::text))::json
-          WHERE profile_id = $2`,
-        [to, from],
-      );
-    await this.insertRows(client, writes);
+    const statements = [
+      ...writes.relinks.map(
+        ({ from, to }): pg.QueryConfig => ({
+          text: `UPDATE sessions SET profile_id = $1, doc = jsonb_set(doc::jsonb, '{profile,id}', to_jsonb($1::text))::json
+                  WHERE profile_id = $2`,
+          values: [to, from],
+        }),
+      ),
+      rowsStatement(writes),
+    ];
+    if (commitWith !== null) await commitWith.commitWith(...statements);
+    else for (const statement of statements) await client.query(statement);
     return writes.outcomes;
   }
 
-  /**
-   * Writes a batch's profiles, id index rows, sessions and events in one statement: the first
-   * three as data-modifying `WITH` clauses of the events' INSERT, so the batch pays one round trip
-   * for them, not four. They are different tables, so no clause sees or touches another's rows.
-   */
-  private async insertRows(db: pg.Pool | pg.PoolClient, writes: Omit<BatchWrites, 'relinks' | 'outcomes'>): Promise<void> {
-    const params: unknown[] = [];
-    const arg = (value: unknown) => {
-      params.push(value);
-      return `$${params.length}`;
-    };
-    const clauses: string[] = [];
-    if (writes.profiles.size > 0) {
-      const profiles = [...writes.profiles];
-      clauses.push(
-        `profiles_written AS (INSERT INTO profiles (id, doc)
-           SELECT * FROM unnest(${arg(profiles.map(([id]) => id))}::text[],
-             ${documentsOf(arg(documents(profiles.map(([, doc]) => JSON.stringify(doc)))))})
-           ON CONFLICT (id) DO UPDATE SET doc = excluded.doc)`,
-      );
-    }
-    if (writes.profileIds.size > 0) {
-      const ids = [...writes.profileIds];
-      clauses.push(
-        `ids_written AS (INSERT INTO profile_ids (id, profile_id)
-           SELECT * FROM unnest(${arg(ids.map(([id]) => id))}::text[], ${arg(ids.map(([, profileId]) => profileId))}::text[])
-           ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id
-             WHERE profile_ids.profile_id IS DISTINCT FROM excluded.profile_id)`,
-      );
-    }
-    if (writes.sessions.size > 0) {
-      const touched = [...writes.sessions.values()];
-      clauses.push(
-        `sessions_written AS (INSERT INTO sessions (id, profile_id, doc)
-           SELECT * FROM unnest(${arg(touched.map((t) => t.id))}::text[], ${arg(touched.map((t) => t.profile?.id ?? null))}::text[],
-             ${documentsOf(arg(documents(touched.map((t) => JSON.stringify(t)))))})
-           ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, doc = excluded.doc)`,
-      );
-    }
-    const events = writes.events;
-    const insertEvents = `INSERT INTO events (id, inserted_at, type, source_id, session_id, profile_id, doc)
-      SELECT * FROM unnest(${arg(events.map((e) => e.event.id))}::uuid[], ${arg(events.map((e) => e.event.time))}::timestamptz[],
-        ${arg(events.map((e) => e.event.type))}::text[], ${arg(events.map((e) => e.event.sourceId))}::text[],
-        ${arg(events.map((e) => e.event.sessionId))}::text[], ${arg(events.map((e) => e.event.profileId))}::text[],
-        ${documentsOf(arg(documents(events.map((e) => eventToJson(e.event)))))})`;
-    // One of eight texts, by which of the three clauses are present.
-    await db.query(prepared(clauses.length > 0 ? `WITH ${clauses.join(', ')} ${insertEvents}` : insertEvents, params));
-  }
 
   async getEvent(id: string): Promise<JsonText | null> {
     // The embedded store compares ids as text; a non-UUID simply matches nothing there too.
@@ -566,7 +581,7 @@ export class PostgresStore implements Store {
   async quarantine(entry: QuarantineEntry, maxPerSource: number): Promise<number> {
     const { body, ...doc } = entry;
     return this.unavailableOnError('quarantine failed', () =>
-      transaction(this.pool, async (client) => {
+      transaction(this.pool, async ({ client }) => {
         await client.query('INSERT INTO quarantine (id, source_id, reason, doc, body) VALUES ($1, $2, $3, $4, $5)', [
           entry.id,
           entry.source,
@@ -646,7 +661,7 @@ export class PostgresStore implements Store {
   /** A source change: the write, the version bump and the NOTIFY commit together. */
   private sourceTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return this.unavailableOnError('source change failed', () =>
-      transaction(this.pool, async (client) => {
+      transaction(this.pool, async ({ client }) => {
         const result = await fn(client);
         await client.query("UPDATE meta SET value = value + 1 WHERE key = 'sources_version'");
         await client.query(`NOTIFY ${SOURCES_CHANNEL}`);

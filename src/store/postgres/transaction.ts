@@ -22,21 +22,43 @@ export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) =
   }
 }
 
+/** A transaction in progress, as `transaction` hands it to its function. */
+export interface Transaction {
+  client: pg.PoolClient;
+  /** The results of the `opening` statements, in order. */
+  opened: pg.QueryResult[];
+  /**
+   * Sends the transaction's last statements and COMMIT without waiting for each reply: on a pool
+   * made with `pipeline: true`, one round trip. Afterwards the function only returns its value.
+   */
+  commitWith(...last: pg.QueryConfig[]): Promise<void>;
+}
+
 /**
- * `fn` inside BEGIN … COMMIT; ROLLBACK when it throws. `opening`, if given, is sent instead of a
- * bare BEGIN: statements that start with BEGIN, in one simple-protocol query (one round trip), whose
- * results `fn` gets, one per statement. It cannot carry parameters: values go in as literals.
+ * `fn` inside BEGIN … COMMIT; ROLLBACK when it throws. `opening` statements are sent with the
+ * BEGIN, without waiting for its reply (one round trip on a pipelined pool); each still starts
+ * after the one before it ended, with a snapshot of its own. If one of them fails, those after it
+ * fail too (the transaction is aborted) and so does the whole.
  */
 export function transaction<T>(
   pool: pg.Pool,
-  fn: (client: pg.PoolClient, opened: pg.QueryResult[]) => Promise<T>,
-  opening = 'BEGIN',
+  fn: (tx: Transaction) => Promise<T>,
+  opening: pg.QueryConfig[] = [],
 ): Promise<T> {
   return withClient(pool, async (client) => {
+    let committed = false;
     try {
-      const result = (await client.query(opening)) as pg.QueryResult | pg.QueryResult[];
-      const value = await fn(client, Array.isArray(result) ? result : [result]);
-      await client.query('COMMIT');
+      const [, ...opened] = await Promise.all([client.query('BEGIN'), ...opening.map((q) => client.query(q))]);
+      const value = await fn({
+        client,
+        opened,
+        // A failed statement aborts the transaction, and the COMMIT behind it then only rolls back.
+        commitWith: async (...last) => {
+          await Promise.all([...last.map((q) => client.query(q)), client.query('COMMIT')]);
+          committed = true;
+        },
+      });
+      if (!committed) await client.query('COMMIT');
       return value;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:ab`: one scenario, measured the way docs/performance.md's findings were. Each run
  * starts a server on a fresh store, opens what the scenario needs, warms up for 3 s and measures
- * for `--seconds`, then prints req/s, p50, p99, where the CPU went per request (the server's main
+ * for `--seconds`, then prints req/s, p50, p99, the server's peak RSS, where the CPU went per request (the server's main
  * thread, its other threads: the SQLite writer and checkpoint threads, V8's and libuv's; the
  * PostgreSQL server processes, this process, the load generator; the machine's idle time), how long
  * the same threads were ready to run but waited for a core (`/proc/…/schedstat`), and the mean size
@@ -154,6 +154,7 @@ async function measure(build: string, run: number, scenario: Scenario): Promise<
       const committed = await commits(server);
       return (
         `${build} run ${run + 1}: ${Math.round(result.requestsPerSecond)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
+        `RSS ${Math.round(result.peakRssMb)} MB, ` +
         `errors ${result.errors + result.non2xx} | CPU µs/req: main ${us('main')}, other threads ${us('other')}` +
         `${store === 'postgres' ? `, PostgreSQL ${us('postgres')}` : ''}, load generator ${us('self')}, idle ${us('idle')}` +
         ` | waiting for a core µs/req: main ${waitUs('mainWait')}, other threads ${waitUs('otherWait')}, load generator ${waitUs('selfWait')}` +

@@ -3,7 +3,6 @@
  * source every scenario posts to, and a throwaway PostgreSQL database.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { SOURCE_ID } from './load.js';
 import { startServer, type ServerProcess } from './server-process.js';
@@ -12,18 +11,7 @@ import { startServer, type ServerProcess } from './server-process.js';
 // reads as an option (the CLI then stops, as it should).
 export const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 
-/**
- * The flags `npm start` gives `node` (package.json's start script, e.g. --max-semi-space-size):
- * the bench runs the server as an operator who runs `npm start` does.
- */
-export function startScriptNodeFlags(): string[] {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
-  const [command, ...words] = pkg.scripts.start.split(/\s+/);
-  if (command !== 'node') throw new Error(`the start script does not run node: ${pkg.scripts.start}`);
-  return words.slice(0, words.findIndex((w) => !w.startsWith('--')));
-}
-
-/** `node <build>/cli.js serve` on a fresh data dir (and database, if given), as `npm start` runs it. */
+/** `node <build>/cli.js serve` on a fresh data dir (and database, if given), as an operator runs it. */
 export function startIntake(options: {
   dataDir: string;
   databaseUrl: string | null;
@@ -39,7 +27,6 @@ export function startIntake(options: {
   const { dataDir, databaseUrl, build = 'dist' } = options;
   return startServer(
     [
-      ...startScriptNodeFlags(),
       ...(options.nodeArgs ?? []),
       `${build}/cli.js`,
       'serve',

@@ -315,16 +315,16 @@ export class PostgresStore implements Store {
         },
       },
       // Without idempotency keys nothing is written after the rows: they go with the COMMIT.
-      (fresh) => this.writeFresh(client, fresh, sessions, one, units.every((u) => u.idempotency === null) ? tx : null),
+      (fresh) => this.writeFresh(tx, fresh, sessions, one, units.every((u) => u.idempotency === null)),
     );
   }
 
   private async writeFresh(
-    client: pg.PoolClient,
+    tx: Transaction,
     units: CollectUnit[],
     { sessionDocs, profileDocs }: SessionsRead,
     one: (sql: string, id: string) => Promise<string | null>,
-    commitWith: Pick<Transaction, 'commitWith'> | null,
+    rowsAreLast: boolean,
   ): Promise<CollectOutcome[]> {
     // The batch's sessions and their profiles were read up front, with its locks (openingOf), not
     // in two round trips per event (docs/performance.md); anything else planning needs is read
@@ -357,8 +357,8 @@ export class PostgresStore implements Store {
       ),
       rowsStatement(writes),
     ];
-    if (commitWith !== null) await commitWith.commitWith(...statements);
-    else for (const statement of statements) await client.query(statement);
+    if (rowsAreLast) await tx.commitWith(...statements);
+    else for (const statement of statements) await tx.client.query(statement);
     return writes.outcomes;
   }
 

@@ -75,6 +75,16 @@ export const INTAKE_SCENARIOS: Scenario[] = [
     requests: () => [{ method: 'GET', path: `/collect/page-view/${SOURCE_ID}?${QUERY}`, headers: HEADERS }],
   },
   {
+    // As GitHub, Shopify and Standard Webhooks senders post: each delivery names itself, so Intake
+    // claims its id as an idempotency key (hardening.md §2) in the same transaction as the event.
+    name: 'POST with a delivery id',
+    requests: (runId) => {
+      let n = 0;
+      const request = post(`/collect/charge-succeeded/${SOURCE_ID}`);
+      return [{ ...request, setupRequest: (r) => ({ ...r, headers: { ...HEADERS, 'webhook-id': `msg_${runId}_${n++}` } }) }];
+    },
+  },
+  {
     name: 'POST new session',
     requests: (runId) => {
       let n = 0;

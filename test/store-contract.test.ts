@@ -215,6 +215,25 @@ for (const kind of STORES) {
       expect((await store.collect(unit({ sourceId: 'idem-3', idempotency: expired }))).replay).toBeUndefined();
     });
 
+    it('claims the keys of a batch together: new keys are stored, and a key used before answers every retry in the batch', async () => {
+      const key = () => ({ key: `k-${randomUUID()}`, expiresAt: Date.now() + 60_000 });
+      const old = key();
+      const original = unit({ sourceId: 'idem-batch', idempotency: old });
+      await store.collect(original);
+      const fresh = Array.from({ length: 5 }, () => unit({ sourceId: 'idem-batch', idempotency: key(), session: `s-${randomUUID()}` }));
+      const retries = [unit({ sourceId: 'idem-batch', idempotency: old }), unit({ sourceId: 'idem-batch', idempotency: old })];
+      const outcomes = await Promise.all([retries[0]!, ...fresh, retries[1]!].map((u) => store.collect(u)));
+      for (const o of [outcomes[0]!, outcomes[6]!]) expect(o.replay?.events).toEqual([original.events[0]!.id]);
+      for (const o of outcomes.slice(1, 6)) {
+        expect(o.replay).toBeUndefined();
+        expect(o.sessionId).not.toBeNull();
+      }
+      expect((await store.listEvents({ source: 'idem-batch', limit: 20 })).items).toHaveLength(6);
+      // Their answers were stored with the keys, in the same commit: a later retry gets each one.
+      const again = await store.collect(unit({ sourceId: 'idem-batch', idempotency: fresh[2]!.idempotency }));
+      expect(again.replay).toMatchObject({ task: fresh[2]!.task, events: [fresh[2]!.events[0]!.id], sessionId: outcomes[3]!.sessionId });
+    });
+
     it('keeps quarantined requests with their bytes, capped per source, newest first', async () => {
       const entry = (n: number) => ({
         id: randomUUID(),

@@ -18,24 +18,31 @@ export async function withIdempotency(
   },
   plan: (fresh: CollectUnit[]) => Promise<CollectOutcome[]>,
 ): Promise<CollectOutcome[]> {
-  const claimedIn = new Map<string, number>();
+  // The first unit with each key claims it; a later one in the batch is a retry of that one.
+  const firstWith = new Map<string, number>();
+  const scopes: (string | null)[] = units.map((unit, i) => {
+    if (unit.idempotency === null) return null;
+    const scope = `${unit.sourceId}\u0000${unit.idempotency.key}`;
+    if (!firstWith.has(scope)) firstWith.set(scope, i);
+    return scope;
+  });
+  // All claims at once: on a pipelined PostgreSQL connection they go out in one round trip, and
+  // the server still runs them in this order.
+  const claims = new Map(
+    await Promise.all([...firstWith.values()].map(async (i) => [i, await store.claim(units[i] as CollectUnit)] as const)),
+  );
   const replays = new Map<number, StoredResponse | number>();
   const fresh: number[] = [];
-  for (const [i, unit] of units.entries()) {
-    if (unit.idempotency === null) {
+  for (const [i, scope] of scopes.entries()) {
+    if (scope === null) {
       fresh.push(i);
       continue;
     }
-    const scope = `${unit.sourceId}\u0000${unit.idempotency.key}`;
-    const earlier = claimedIn.get(scope);
-    if (earlier !== undefined) {
-      replays.set(i, earlier);
-      continue;
-    }
-    const claim = await store.claim(unit);
+    const first = firstWith.get(scope) as number;
+    const claim = claims.get(first) as Claim;
     if (claim.claimed) {
-      claimedIn.set(scope, i);
-      fresh.push(i);
+      if (first === i) fresh.push(i);
+      else replays.set(i, first);
     } else if (claim.response !== null) replays.set(i, claim.response);
     else throw new Error('idempotency key claimed without a response');
   }

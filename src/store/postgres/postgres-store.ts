@@ -286,18 +286,22 @@ export class PostgresStore implements Store {
     const { client } = tx;
     const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
     const now = Date.now();
-    return withIdempotency(
+    // The batch's writes and the answers its keys keep, sent with the COMMIT in one round trip.
+    const last: pg.QueryConfig[] = [];
+    const outcomes = await withIdempotency(
       units,
       {
         // ON CONFLICT waits for a concurrent transaction holding the same key, then sees its row.
         claim: async (unit) => {
           const { key, expiresAt } = unit.idempotency!;
           const claimed = await client.query(
-            `INSERT INTO idempotency (source_id, key, expires_at, response) VALUES ($1, $2, $3, NULL)
-             ON CONFLICT (source_id, key) DO UPDATE SET expires_at = excluded.expires_at, response = NULL
-               WHERE idempotency.expires_at <= $4
-             RETURNING 1`,
-            [unit.sourceId, key, expiresAt, now],
+            prepared(
+              `INSERT INTO idempotency (source_id, key, expires_at, response) VALUES ($1, $2, $3, NULL)
+               ON CONFLICT (source_id, key) DO UPDATE SET expires_at = excluded.expires_at, response = NULL
+                 WHERE idempotency.expires_at <= $4
+               RETURNING 1`,
+              [unit.sourceId, key, expiresAt, now],
+            ),
           );
           if ((claimed.rowCount ?? 0) > 0) return { claimed: true };
           const found = await client.query<{ response: StoredResponse | null }>(
@@ -307,25 +311,32 @@ export class PostgresStore implements Store {
           return { claimed: false, response: found.rows[0]?.response ?? null };
         },
         remember: async (unit, response) => {
-          await client.query('UPDATE idempotency SET response = $1 WHERE source_id = $2 AND key = $3', [
-            JSON.stringify(response),
-            unit.sourceId,
-            unit.idempotency!.key,
-          ]);
+          last.push(
+            prepared('UPDATE idempotency SET response = $1 WHERE source_id = $2 AND key = $3', [
+              JSON.stringify(response),
+              unit.sourceId,
+              unit.idempotency!.key,
+            ]),
+          );
         },
       },
-      // Without idempotency keys nothing is written after the rows: they go with the COMMIT.
-      (fresh) => this.writeFresh(tx, fresh, sessions, one, units.every((u) => u.idempotency === null)),
+      async (fresh) => {
+        const planned = await this.planFresh(fresh, sessions, one);
+        last.push(...planned.statements);
+        return planned.outcomes;
+      },
     );
+    await tx.commitWith(...last);
+    return outcomes;
   }
 
-  private async writeFresh(
-    tx: Transaction,
+
+  /** Plans the fresh units; returns their outcomes and the statements that write them. */
+  private async planFresh(
     units: CollectUnit[],
     { sessionDocs, profileDocs }: SessionsRead,
     one: (sql: string, id: string) => Promise<string | null>,
-    rowsAreLast: boolean,
-  ): Promise<CollectOutcome[]> {
+  ): Promise<{ outcomes: CollectOutcome[]; statements: pg.QueryConfig[] }> {
     // The batch's sessions and their profiles were read up front, with its locks (openingOf), not
     // in two round trips per event (docs/performance.md); anything else planning needs is read
     // when it asks.
@@ -357,9 +368,7 @@ export class PostgresStore implements Store {
       ),
       rowsStatement(writes),
     ];
-    if (rowsAreLast) await tx.commitWith(...statements);
-    else for (const statement of statements) await tx.client.query(statement);
-    return writes.outcomes;
+    return { outcomes: writes.outcomes, statements };
   }
 
 

@@ -15,6 +15,7 @@ import { keepMaskedSecrets, maskConfigSecrets } from '../domain/hardening-config
 import { parseWebhookConfig } from '../domain/webhook-config.js';
 import type { Store } from '../store/store.js';
 import { bearerAuth } from './auth.js';
+import { sendJsonPage } from './json-page.js';
 import { decodeEventCursor, encodeEventCursor, parseLimit, parseTime } from './pagination.js';
 import {
   errorResponses,
@@ -220,9 +221,7 @@ export async function apiRoutes(app: FastifyInstance, deps: ApiDeps): Promise<vo
         limit: parseLimit(q.limit),
       });
       const next = page.next === null ? null : encodeEventCursor(page.next);
-      return reply
-        .type('application/json; charset=utf-8')
-        .send(`{"items":[${page.items.join(',')}],"next":${JSON.stringify(next)}}`);
+      return sendJsonPage(reply, page.items, next);
     },
   );
 

@@ -388,10 +388,6 @@ export class PostgresStore implements Store {
     if (query.source !== undefined) add((n) => `source_id = $${n}`, query.source);
     if (query.type !== undefined) add((n) => `type = $${n}`, query.type);
     if (query.session !== undefined) add((n) => `session_id = $${n}`, query.session);
-    // Events keep the profile id they were stored with; a merged profile answers for all of them.
-    const profileIds = query.profile === undefined ? undefined : await this.profileEventIds(query.profile);
-    if (profileIds !== undefined) add((n) => `profile_id = $${n}`, profileIds[0]);
-    const profileCondition = profileIds === undefined ? undefined : where[where.length - 1];
     if (query.from !== undefined) add((n) => `inserted_at >= $${n}`, new Date(query.from).toISOString());
     if (query.to !== undefined) add((n) => `inserted_at < $${n}`, new Date(query.to).toISOString());
     if (query.cursor !== undefined) {
@@ -404,17 +400,25 @@ export class PostgresStore implements Store {
       `SELECT seq, inserted_at, doc FROM events` +
       (conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '') +
       ` ${order}`;
-    // Each read walks one index in order. A merged profile is one such read per id, the newest of
-    // them winning: with `profile_id = ANY(…)` the planner may walk the primary key instead (seen
-    // at 1,000,000 events, docs/performance.md).
-    const reads = [read(where)];
-    for (const id of profileIds?.slice(1) ?? []) {
-      args.push(id);
-      reads.push(read(where.map((c) => (c === profileCondition ? `profile_id = $${args.length}` : c))));
+    const columns = `SELECT seq, (extract(epoch FROM inserted_at) * 1000)::bigint AS time, doc::text AS doc`;
+    let sql = `${columns} FROM (${read(where)}) AS page ${order}`;
+    if (query.profile !== undefined) {
+      // Events keep the profile id they were stored with; a merged profile answers for all of
+      // them: the profile's own id and those merged into it, or the id asked for when no profile
+      // has it. One read per id, each walking events_by_profile in order, merged by the outer
+      // ORDER BY (with `profile_id = ANY(…)` the planner may walk the primary key instead, seen
+      // at 1,000,000 events), and the profile read in the same statement, not a round trip before
+      // it (docs/performance.md, finding 23).
+      args.push(query.profile);
+      const asked = `$${args.length}::text`;
+      sql =
+        `WITH profile AS (SELECT doc FROM profiles WHERE id = COALESCE((SELECT profile_id FROM profile_ids WHERE id = ${asked}), ${asked})),` +
+        ` ids AS (SELECT doc->>'id' AS id FROM profile` +
+        ` UNION ALL SELECT json_array_elements_text(doc->'metadata'->'merged_from') FROM profile` +
+        ` WHERE json_typeof(doc->'metadata'->'merged_from') = 'array'` +
+        ` UNION ALL SELECT ${asked} WHERE NOT EXISTS (SELECT 1 FROM profile))` +
+        ` ${columns} FROM ids CROSS JOIN LATERAL (${read(['profile_id = ids.id', ...where])}) AS page ${order}`;
     }
-    const sql =
-      `SELECT seq, (extract(epoch FROM inserted_at) * 1000)::bigint AS time, doc::text AS doc` +
-      ` FROM (${reads.map((r) => `(${r})`).join(' UNION ALL ')}) AS page ${order}`;
     const rows = await this.unavailableOnError('read failed', async () => {
       const result = await this.pool.query<{ seq: string; time: string; doc: string }>(sql, args);
       return result.rows;
@@ -426,14 +430,6 @@ export class PostgresStore implements Store {
       next:
         rows.length > query.limit && last !== undefined ? { time: Number(last.time), seq: Number(last.seq) } : null,
     };
-  }
-
-  /** Every profile id the events of this profile may carry: its own and those merged into it. */
-  private async profileEventIds(anyId: string): Promise<string[]> {
-    const doc = await this.getProfile(anyId);
-    if (doc === null) return [anyId];
-    const profile = JSON.parse(doc) as Profile;
-    return [profile.id, ...(profile.metadata.merged_from ?? [])];
   }
 
   getSession(id: string): Promise<JsonText | null> {

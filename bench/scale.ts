@@ -210,20 +210,24 @@ export async function measureQueries(
   const time = (path: string) =>
     new Promise<{ ms: number; items: number }>((resolve, reject) => {
       const began = performance.now();
-      http
-        .get(`${server.url}${path}`, { agent, headers }, (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', reject);
-          response.on('end', () => {
-            const ms = performance.now() - began;
-            const text = Buffer.concat(chunks).toString('utf8');
-            if (response.statusCode !== 200)
-              reject(new Error(`${path} answered ${response.statusCode} ${text} after ${ms.toFixed(0)} ms`));
-            else resolve({ ms, items: (JSON.parse(text) as { items: unknown[] }).items.length });
-          });
-        })
-        .on('error', reject);
+      const request = http.get(`${server.url}${path}`, { agent, headers }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () => {
+          const ms = performance.now() - began;
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            if (response.statusCode !== 200) throw new Error(`answered ${response.statusCode} ${text}`);
+            resolve({ ms, items: (JSON.parse(text) as { items: unknown[] }).items.length });
+          } catch (error) {
+            reject(new Error(`${path} after ${ms.toFixed(0)} ms: ${(error as Error).message}`));
+          }
+        });
+      });
+      request.on('error', reject);
+      // A read that never ends (an answer shorter than its Content-Length, say) fails the run.
+      request.setTimeout(60_000, () => request.destroy(new Error(`${path}: no answer within 60 s`)));
     });
   const series = async (path: () => string): Promise<Latency> => {
     const samples: { ms: number; items: number }[] = [];

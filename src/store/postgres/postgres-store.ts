@@ -13,10 +13,13 @@ import type { QuarantineEntry, QuarantineQuery, QuarantineSummary, StoredRespons
 import { withIdempotency } from '../idempotency.js';
 import type { CollectOutcome, CollectUnit, EventCursor, EventDraft, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
-import { transaction, type Transaction } from './transaction.js';
+import { transaction, withClient, type Transaction } from './transaction.js';
 
 /** Units per transaction: one multi-row insert per table per flush. */
 const MAX_BATCH = 512;
+/** A profile by its own id or by any id it answers to (profile_ids). */
+const PROFILE_BY_ANY_ID =
+  'SELECT doc::text AS doc FROM profiles WHERE id = COALESCE((SELECT profile_id FROM profile_ids WHERE id = $1), $1)';
 /** Transactions in flight at once: the next batch is sent while the previous one commits. */
 const MAX_IN_FLIGHT = 2;
 const SOURCES_CHANNEL = 'intake_sources';
@@ -379,6 +382,29 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(query: EventQuery): Promise<Page<JsonText, EventCursor>> {
+    if (query.profile === undefined) return this.readEvents(this.pool, query, null);
+    // Events keep the profile id they were stored with; a merged profile answers for all of them.
+    // Most ids asked for are a profile's own and it merged none, so the profile's read and a
+    // read of the events under the id asked for go out together, pipelined on one connection:
+    // one round trip instead of two (docs/performance.md, finding 23). Only an alias or a merged
+    // profile needs a second read. Each read names its ids as values, so that the planner plans
+    // it for them (one statement that found the ids itself was planned for an average profile,
+    // and sorted every event of a large one).
+    const asked = query.profile;
+    const [ids, page] = await this.unavailableOnError('read failed', () =>
+      withClient(this.pool, (client) =>
+        Promise.all([this.profileEventIds(client, asked), this.readEvents(client, query, [asked])]),
+      ),
+    );
+    return ids.length === 1 && ids[0] === asked ? page : this.readEvents(this.pool, query, ids);
+  }
+
+  /** A page of events newest first, of the given profile ids when not null. */
+  private async readEvents(
+    db: pg.Pool | pg.PoolClient,
+    query: EventQuery,
+    profileIds: string[] | null,
+  ): Promise<Page<JsonText, EventCursor>> {
     const where: string[] = [];
     const args: unknown[] = [];
     const add = (sql: (n: number) => string, value: unknown) => {
@@ -388,6 +414,8 @@ export class PostgresStore implements Store {
     if (query.source !== undefined) add((n) => `source_id = $${n}`, query.source);
     if (query.type !== undefined) add((n) => `type = $${n}`, query.type);
     if (query.session !== undefined) add((n) => `session_id = $${n}`, query.session);
+    if (profileIds !== null) add((n) => `profile_id = $${n}`, profileIds[0]);
+    const profileCondition = profileIds === null ? undefined : where[where.length - 1];
     if (query.from !== undefined) add((n) => `inserted_at >= $${n}`, new Date(query.from).toISOString());
     if (query.to !== undefined) add((n) => `inserted_at < $${n}`, new Date(query.to).toISOString());
     if (query.cursor !== undefined) {
@@ -400,27 +428,19 @@ export class PostgresStore implements Store {
       `SELECT seq, inserted_at, doc FROM events` +
       (conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '') +
       ` ${order}`;
-    const columns = `SELECT seq, (extract(epoch FROM inserted_at) * 1000)::bigint AS time, doc::text AS doc`;
-    let sql = `${columns} FROM (${read(where)}) AS page ${order}`;
-    if (query.profile !== undefined) {
-      // Events keep the profile id they were stored with; a merged profile answers for all of
-      // them: the profile's own id and those merged into it, or the id asked for when no profile
-      // has it. One read per id, each walking events_by_profile in order, merged by the outer
-      // ORDER BY (with `profile_id = ANY(…)` the planner may walk the primary key instead, seen
-      // at 1,000,000 events), and the profile read in the same statement, not a round trip before
-      // it (docs/performance.md, finding 23).
-      args.push(query.profile);
-      const asked = `$${args.length}::text`;
-      sql =
-        `WITH profile AS (SELECT doc FROM profiles WHERE id = COALESCE((SELECT profile_id FROM profile_ids WHERE id = ${asked}), ${asked})),` +
-        ` ids AS (SELECT doc->>'id' AS id FROM profile` +
-        ` UNION ALL SELECT json_array_elements_text(doc->'metadata'->'merged_from') FROM profile` +
-        ` WHERE json_typeof(doc->'metadata'->'merged_from') = 'array'` +
-        ` UNION ALL SELECT ${asked} WHERE NOT EXISTS (SELECT 1 FROM profile))` +
-        ` ${columns} FROM ids CROSS JOIN LATERAL (${read(['profile_id = ids.id', ...where])}) AS page ${order}`;
+    // Each read walks one index in order. A merged profile is one such read per id, the newest of
+    // them winning: with `profile_id = ANY(…)` the planner may walk the primary key instead (seen
+    // at 1,000,000 events, docs/performance.md).
+    const reads = [read(where)];
+    for (const id of profileIds?.slice(1) ?? []) {
+      args.push(id);
+      reads.push(read(where.map((c) => (c === profileCondition ? `profile_id = $${args.length}` : c))));
     }
+    const sql =
+      `SELECT seq, (extract(epoch FROM inserted_at) * 1000)::bigint AS time, doc::text AS doc` +
+      ` FROM (${reads.map((r) => `(${r})`).join(' UNION ALL ')}) AS page ${order}`;
     const rows = await this.unavailableOnError('read failed', async () => {
-      const result = await this.pool.query<{ seq: string; time: string; doc: string }>(sql, args);
+      const result = await db.query<{ seq: string; time: string; doc: string }>(sql, args);
       return result.rows;
     });
     const page = rows.slice(0, query.limit);
@@ -432,15 +452,21 @@ export class PostgresStore implements Store {
     };
   }
 
+  /** Every profile id the events of this profile may carry: its own and those merged into it. */
+  private async profileEventIds(db: pg.PoolClient, anyId: string): Promise<string[]> {
+    const found = await db.query<{ doc: string }>(PROFILE_BY_ANY_ID, [anyId]);
+    const doc = found.rows[0]?.doc;
+    if (doc === undefined) return [anyId];
+    const profile = JSON.parse(doc) as Profile;
+    return [profile.id, ...(profile.metadata.merged_from ?? [])];
+  }
+
   getSession(id: string): Promise<JsonText | null> {
     return this.document('SELECT doc::text AS doc FROM sessions WHERE id = $1', id);
   }
 
   getProfile(anyId: string): Promise<JsonText | null> {
-    return this.document(
-      'SELECT doc::text AS doc FROM profiles WHERE id = COALESCE((SELECT profile_id FROM profile_ids WHERE id = $1), $1)',
-      anyId,
-    );
+    return this.document(PROFILE_BY_ANY_ID, anyId);
   }
 
   async getSource(id: string): Promise<Source | null> {

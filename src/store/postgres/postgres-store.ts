@@ -333,7 +333,6 @@ export class PostgresStore implements Store {
     return outcomes;
   }
 
-
   /** Plans the fresh units; returns their outcomes and the statements that write them. */
   private async planFresh(
     units: CollectUnit[],
@@ -373,7 +372,6 @@ export class PostgresStore implements Store {
     ];
     return { outcomes: writes.outcomes, statements };
   }
-
 
   async getEvent(id: string): Promise<JsonText | null> {
     // The embedded store compares ids as text; a non-UUID simply matches nothing there too.

@@ -10,6 +10,7 @@
  *   --store sqlite|postgres     (default sqlite; postgres needs INTAKE_TEST_DATABASE_URL)
  *   --scenario NAME             one of bench/load.ts's INTAKE_SCENARIOS (default "POST profile-less")
  *   --seconds N --runs N        (default 10 and 3)
+ *   --connections N             concurrent connections of the load (default 32, as issue 6's targets)
  *   --dist DIR                  a built tree to run (`node DIR/cli.js serve`); give it twice or
  *                               more to compare builds, which then run alternately (default dist)
  *   --env NAME=VALUE            a setting for the server, e.g. --env INTAKE_IDS=time-ordered
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     scenario: { type: 'string', default: 'POST profile-less' },
     seconds: { type: 'string', default: '10' },
     runs: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '32' },
     dist: { type: 'string', multiple: true },
     env: { type: 'string', multiple: true },
     'node-arg': { type: 'string', multiple: true },
@@ -50,6 +52,8 @@ const env = Object.fromEntries(
 );
 const builds = values.dist ?? ['dist'];
 const seconds = Number(values.seconds);
+const connections = Number(values.connections);
+if (!Number.isInteger(connections) || connections < 1) throw new Error(`--connections is a positive whole number, got ${values.connections}`);
 const workDir = mkdtempSync(join(tmpdir(), 'intake-ab-'));
 
 /** CPU ticks (user + system) of a process or thread, from its `stat` file; 0 once it is gone. */
@@ -152,7 +156,7 @@ async function measure(build: string, run: number, scenario: Scenario): Promise<
         before = snapshot(server);
         return () => (after = snapshot(server));
       };
-      const result = await runScenario(server, store, scenario, { connections: 32, warmupSeconds: 3, seconds }, runId, observe);
+      const result = await runScenario(server, store, scenario, { connections, warmupSeconds: 3, seconds }, runId, observe);
       // Ticks are 10 ms; per request in µs: ticks × 10,000 / requests.
       const us = (key: keyof typeof before) => Math.round(((after[key] - before[key]) * 10_000) / result.requests);
       const waitUs = (key: 'mainWait' | 'otherWait' | 'selfWait') => Math.round((after[key] - before[key]) / 1000 / result.requests);
@@ -171,6 +175,6 @@ async function measure(build: string, run: number, scenario: Scenario): Promise<
   });
 }
 
-console.log(`${scenario.name} on ${store}, ${seconds} s per run, 32 connections${Object.keys(env).length > 0 ? `, ${JSON.stringify(env)}` : ''}`);
+console.log(`${scenario.name} on ${store}, ${seconds} s per run, ${connections} connections${Object.keys(env).length > 0 ? `, ${JSON.stringify(env)}` : ''}`);
 for (let run = 0; run < Number(values.runs); run++)
   for (const build of builds) console.log(await measure(build, run, scenario));

@@ -31,7 +31,10 @@ export const PAYLOAD = JSON.stringify({
   },
 });
 
-/** What a webhook sender puts beside the body; the secret-looking one is dropped by Intake. */
+/**
+ * What a webhook sender puts beside the body. Intake stores them all with the event: none is one of
+ * the secret headers it drops (collector.md §5); a signature is not a secret.
+ */
 export const HEADERS: Record<string, string> = {
   'content-type': 'application/json; charset=utf-8',
   'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',

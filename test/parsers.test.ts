@@ -4,7 +4,7 @@ import { parseParams } from '../src/collect/parse-params.js';
 import { decodeComponent, parseQuery } from '../src/collect/parse-query.js';
 import { IntakeError } from '../src/domain/errors.js';
 import { eventTypeName, normalizeEventType } from '../src/domain/event-type.js';
-import { compactJson, splitJsonArray } from '../src/domain/json-text.js';
+import { compactJson, jsonShape, splitJsonArray } from '../src/domain/json-text.js';
 
 const plain = (value: object) => JSON.parse(JSON.stringify(value));
 
@@ -201,5 +201,48 @@ describe('JSON text', () => {
 
   it('splits top-level array elements, ignoring commas in strings and nested values', () => {
     expect(splitJsonArray('[{"a":"x,]"},{"b":[1,2]},{}]')).toEqual(['{"a":"x,]"}', '{"b":[1,2]}', '{}']);
+  });
+
+  it('ends a string at the first quote after an even run of backslashes', () => {
+    // {"a\"{[:":"x\\","b":[{"c":"\\\" ,]"}]}: a quote after one backslash, one after two, one after three.
+    const text = JSON.stringify({ 'a"{[:': 'x\\', b: [{ c: '\\" ,]' }] });
+    expect(jsonShape(text)).toEqual({ depth: 3, keys: 3, spaced: false });
+    expect(compactJson(JSON.stringify(JSON.parse(text), null, 2))).toBe(text);
+    const array = JSON.stringify([{ a: '\\' }, { b: ']\\",[' }, {}]);
+    expect(splitJsonArray(array)).toEqual([JSON.stringify({ a: '\\' }), JSON.stringify({ b: ']\\",[' }), '{}']);
+  });
+
+  it('shape, compaction and splitting agree with JSON.parse on generated documents', () => {
+    // Strings made of the characters that matter to a scanner, at every length up to 6.
+    const alphabet = ['"', '\\', '{', '}', '[', ']', ':', ',', ' ', '\n', 'a', 'é', '\u2028'];
+    let seed = 7;
+    const next = (n: number) => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % n);
+    const text = () => Array.from({ length: next(7) }, () => alphabet[next(alphabet.length)]).join('');
+    const value = (depth: number): unknown => {
+      const kind = depth > 4 ? next(3) : next(5);
+      if (kind === 0) return text();
+      if (kind === 1) return next(1000) - 500;
+      if (kind === 2) return next(2) === 0 ? null : true;
+      if (kind === 3) return Array.from({ length: next(4) }, () => value(depth + 1));
+      return Object.fromEntries(Array.from({ length: next(4) }, () => [text(), value(depth + 1)]));
+    };
+    const shapeOf = (v: unknown): { depth: number; keys: number } => {
+      if (v === null || typeof v !== 'object') return { depth: 0, keys: 0 };
+      const children = Array.isArray(v) ? v : Object.values(v);
+      const inner = children.map(shapeOf);
+      return {
+        depth: 1 + Math.max(0, ...inner.map((s) => s.depth)),
+        keys: (Array.isArray(v) ? 0 : Object.keys(v).length) + inner.reduce((sum, s) => sum + s.keys, 0),
+      };
+    };
+    for (let i = 0; i < 500; i++) {
+      const doc = { k: value(0), l: [value(1), value(1)] };
+      const compact = JSON.stringify(doc);
+      expect(jsonShape(compact)).toEqual({ ...shapeOf(doc), spaced: false });
+      const pretty = JSON.stringify(doc, null, 2);
+      expect(jsonShape(pretty)).toEqual({ ...shapeOf(doc), spaced: true });
+      expect(compactJson(pretty)).toBe(compact);
+      expect(splitJsonArray(JSON.stringify(doc.l))).toEqual(doc.l.map((v) => JSON.stringify(v)));
+    }
   });
 });

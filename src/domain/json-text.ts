@@ -60,9 +60,9 @@ export function splitJsonArray(compactArray: string): JsonText[] {
 /**
  * Nesting depth and number of object keys of JSON text, counted without parsing it, and whether
  * it has whitespace outside strings (only then does it need `compactJson`). Runs on every JSON
- * body before `JSON.parse`: it jumps over each string with `indexOf` rather than a character at a
- * time, since most of a payload is strings (a third of the time on the benchmark's payload,
- * docs/performance.md, finding 25).
+ * body before `JSON.parse`: it jumps over each string with `indexOf` rather than going through it a
+ * character at a time, since most of a payload is strings (half the time, docs/performance.md,
+ * finding 25).
  */
 export function jsonShape(text: string): { depth: number; keys: number; spaced: boolean } {
   let depth = 0;

@@ -213,7 +213,7 @@ describe('JSON text', () => {
   });
 
   it('shape, compaction and splitting agree with JSON.parse on generated documents', () => {
-    // Strings made of the characters that matter to a scanner, at every length up to 6.
+    // Strings of up to 6 characters drawn from those that matter to a scanner.
     const alphabet = ['"', '\\', '{', '}', '[', ']', ':', ',', ' ', '\n', 'a', 'é', '\u2028'];
     let seed = 7;
     const next = (n: number) => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % n);

@@ -7,53 +7,54 @@
  * the same threads were ready to run but waited for a core (`/proc/…/schedstat`), and the mean size
  * and time of the server's group commits, from its /metrics.
  *
- *   --store sqlite|postgres     (default sqlite; postgres needs INTAKE_TEST_DATABASE_URL)
- *   --scenario NAME             one of bench/load.ts's INTAKE_SCENARIOS (default "POST profile-less")
- *   --seconds N --runs N        (default 10 and 3)
- *   --connections N             concurrent connections of the load (default 32, as issue 6's targets)
- *   --dist DIR                  a built tree to run (`node DIR/cli.js serve`); give it twice or
- *                               more to compare builds, which then run alternately (default dist)
- *   --env NAME=VALUE            a setting for the server, e.g. --env INTAKE_IDS=time-ordered
- *   --node-arg ARG              a flag for the server's node, e.g. --node-arg=--cpu-prof
+ * Its options are in USAGE below (`npm run bench:ab -- --help`).
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createBenchSource, startIntake, withFreshDatabase } from './intake-server.js';
 import { INTAKE_SCENARIOS, runScenario, type Scenario } from './load.js';
+import { readOptions, wholeNumber } from './options.js';
 import type { ServerProcess } from './server-process.js';
 
-const { values } = parseArgs({
-  options: {
-    store: { type: 'string', default: 'sqlite' },
-    scenario: { type: 'string', default: 'POST profile-less' },
-    seconds: { type: 'string', default: '10' },
-    runs: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '32' },
-    dist: { type: 'string', multiple: true },
-    env: { type: 'string', multiple: true },
-    'node-arg': { type: 'string', multiple: true },
-  },
-  strict: true,
+const USAGE = `npm run bench:ab -- [options]: one scenario, measured in alternating runs (docs/performance.md)
+
+  --store sqlite|postgres     (default sqlite; postgres needs INTAKE_TEST_DATABASE_URL)
+  --scenario NAME             (default "POST profile-less"), one of:
+                              ${INTAKE_SCENARIOS.map((s) => s.name).join('\n                              ')}
+  --seconds N --runs N        (default 10 and 3)
+  --connections N             concurrent connections of the load (default 32, as issue 6's targets)
+  --dist DIR                  a built tree to run; give it twice or more to compare builds (default dist)
+  --env NAME=VALUE            a setting for the server, e.g. --env INTAKE_IDS=time-ordered
+  --node-arg ARG              a flag for the server's node, e.g. --node-arg=--cpu-prof`;
+
+const cli = readOptions(USAGE, {
+  store: { type: 'string', default: 'sqlite' },
+  scenario: { type: 'string', default: 'POST profile-less' },
+  seconds: { type: 'string', default: '10' },
+  runs: { type: 'string', default: '3' },
+  connections: { type: 'string', default: '32' },
+  dist: { type: 'string', multiple: true },
+  env: { type: 'string', multiple: true },
+  'node-arg': { type: 'string', multiple: true },
 });
-if (values.store !== 'sqlite' && values.store !== 'postgres') throw new Error('--store is sqlite or postgres');
-const store: 'sqlite' | 'postgres' = values.store;
-const scenario = INTAKE_SCENARIOS.find((s) => s.name === values.scenario);
-if (scenario === undefined) throw new Error(`--scenario is one of: ${INTAKE_SCENARIOS.map((s) => s.name).join(', ')}`);
+const { values } = cli;
+const store = values.store === 'sqlite' || values.store === 'postgres' ? values.store : cli.refuse('--store is sqlite or postgres');
+const scenario = INTAKE_SCENARIOS.find((s) => s.name === values.scenario) ?? cli.refuse(`no scenario named "${values.scenario}"`);
 const DATABASE_URL = process.env.INTAKE_TEST_DATABASE_URL || null;
-if (store === 'postgres' && DATABASE_URL === null) throw new Error('--store postgres needs INTAKE_TEST_DATABASE_URL');
+if (store === 'postgres' && DATABASE_URL === null) cli.refuse('--store postgres needs INTAKE_TEST_DATABASE_URL');
 const env = Object.fromEntries(
   (values.env ?? []).map((pair) => {
     const at = pair.indexOf('=');
-    if (at < 1) throw new Error(`--env takes NAME=VALUE, got ${pair}`);
+    if (at < 1) cli.refuse(`--env takes NAME=VALUE, got ${pair}`);
     return [pair.slice(0, at), pair.slice(at + 1)];
   }),
 );
 const builds = values.dist ?? ['dist'];
-const seconds = Number(values.seconds);
-const connections = Number(values.connections);
-if (!Number.isInteger(connections) || connections < 1) throw new Error(`--connections is a positive whole number, got ${values.connections}`);
+for (const dist of builds) if (!existsSync(join(dist, 'cli.js'))) cli.refuse(`--dist ${dist}: no ${join(dist, 'cli.js')} (build it first)`);
+const seconds = wholeNumber(cli, 'seconds', values.seconds, 1);
+const runs = wholeNumber(cli, 'runs', values.runs, 1);
+const connections = wholeNumber(cli, 'connections', values.connections, 1);
 const workDir = mkdtempSync(join(tmpdir(), 'intake-ab-'));
 
 /** CPU ticks (user + system) of a process or thread, from its `stat` file; 0 once it is gone. */
@@ -176,5 +177,5 @@ async function measure(build: string, run: number, scenario: Scenario): Promise<
 }
 
 console.log(`${scenario.name} on ${store}, ${seconds} s per run, ${connections} connections${Object.keys(env).length > 0 ? `, ${JSON.stringify(env)}` : ''}`);
-for (let run = 0; run < Number(values.runs); run++)
+for (let run = 0; run < runs; run++)
   for (const build of builds) console.log(await measure(build, run, scenario));

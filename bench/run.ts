@@ -7,28 +7,31 @@
  * Prints a table and writes it to bench/results/ as JSON and Markdown. docs/performance.md says
  * how to read it.
  *
- *   --quick         a short run of every scenario that checks only that each ran without errors
- *   --only=http     the HTTP scenarios and the log pages only;  --only=scale  the scale scenario only
+ * Its options are in USAGE below (`npm run bench -- --help`).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ADMIN_TOKEN, createBenchSource, startIntake, withFreshDatabase } from './intake-server.js';
 import { BARE, FRAMEWORK, INTAKE_SCENARIOS, runScenario, type Load, type Scenario, type ScenarioResult } from './load.js';
 import { measureLogPages } from './log-pages.js';
 import { describeMachine } from './machine.js';
+import { readOptions } from './options.js';
 import { toMarkdown, toTable, type Report } from './report.js';
 import { loadEvents, measureQueries, postgresSize, sqliteSize, type ScaleResult, type ScaleSize } from './scale.js';
 import { startServer, type ServerProcess } from './server-process.js';
 
-const { values } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
-  strict: true,
-});
-const quick = values.quick === true;
-const only = values.only;
-if (only !== undefined && only !== 'http' && only !== 'scale') throw new Error('--only is http or scale');
+const USAGE = `npm run bench [-- options]: every scenario, written to bench/results/ (docs/performance.md)
+
+  --quick         a short run of every scenario that checks only that each ran without errors
+  --only=http     the HTTP scenarios and the log pages only;  --only=scale  the scale scenario only
+
+PostgreSQL's scenarios run when INTAKE_TEST_DATABASE_URL is set.`;
+
+const cli = readOptions(USAGE, { quick: { type: 'boolean', default: false }, only: { type: 'string' } });
+const quick = cli.values.quick === true;
+const only = cli.values.only;
+if (only !== undefined && only !== 'http' && only !== 'scale') cli.refuse('--only is http or scale');
 
 const LOAD: Load = quick
   ? { connections: 32, warmupSeconds: 0, seconds: 1 }

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, tempDir, TEST_DATABASE_URL, startTestServer, type TestServer } from './helpers.js';
 import { Relay, spawnServer, within, type ServerProcess } from './processes.js';
@@ -152,5 +154,52 @@ describe('PostgreSQL outage', () => {
       (e) => e.type,
     );
     expect(types).toEqual(['after', 'before']);
+  });
+});
+
+describe('PostgreSQL upgrade', () => {
+  let t: TestServer;
+
+  beforeAll(async () => {
+    t = await startTestServer({}, tempDir(), 'postgres');
+  });
+  afterAll(() => t?.close());
+
+  it('a database from before the hash index on event ids gets it at start, and every event stored before is still found by id', async () => {
+    const source = await t.source();
+    const stored: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await collect(t.url, `/collect/order/${source}`, { i });
+      expect(res.status).toBe(200);
+      stored.push(...((await res.json()) as { events: string[] }).events);
+    }
+    // Put the database back the way migrations 001 to 003 left it.
+    const db = new pg.Client({ connectionString: t.config.databaseUrl! });
+    await db.connect();
+    const indexOf = async () =>
+      (await db.query<{ def: string }>("SELECT indexdef AS def FROM pg_indexes WHERE indexname = 'events_by_id'")).rows[0]?.def;
+    try {
+      expect(await indexOf()).toContain('USING hash (id)');
+      await db.query('DROP INDEX events_by_id');
+      await db.query('CREATE INDEX events_by_id ON events (id)');
+      await db.query("DELETE FROM intake_migrations WHERE name = '004_events_by_id_hash.sql'");
+      expect(await indexOf()).toContain('USING btree (id)');
+
+      await t.restart();
+
+      expect(await indexOf()).toContain('USING hash (id)');
+      const applied = await db.query("SELECT 1 FROM intake_migrations WHERE name = '004_events_by_id_hash.sql'");
+      expect(applied.rowCount).toBe(1);
+    } finally {
+      await db.end();
+    }
+    const res = await collect(t.url, `/collect/order/${source}`, { i: 20 });
+    stored.push(...((await res.json()) as { events: string[] }).events);
+    for (const [i, id] of stored.entries()) {
+      const read = await t.api('GET', `/api/events/${id}`);
+      expect(read.status).toBe(200);
+      expect(read.body.properties).toEqual({ i });
+    }
+    expect((await t.api('GET', `/api/events/${randomUUID()}`)).status).toBe(404);
   });
 });

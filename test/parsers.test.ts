@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseBody, parseMediaType } from '../src/collect/parse-body.js';
 import { parseParams } from '../src/collect/parse-params.js';
-import { decodeComponent, parseQuery } from '../src/collect/parse-query.js';
+import { decodeComponent, decodeLeniently, parseQuery } from '../src/collect/parse-query.js';
 import { IntakeError } from '../src/domain/errors.js';
 import { eventTypeName, normalizeEventType } from '../src/domain/event-type.js';
 import { compactJson, jsonShape, splitJsonArray } from '../src/domain/json-text.js';
@@ -41,6 +41,34 @@ describe('parseQuery (collector.md §3)', () => {
 
   it('decodes percent-encoded UTF-8 and keeps literal non-ASCII', () => {
     expect(decodeComponent('caf%C3%A9+ü')).toBe('café ü');
+  });
+
+  it('answers as the lenient byte-by-byte decoding does, for well-formed and malformed escapes', () => {
+    // Escapes of valid UTF-8 (the engine's fast path) mixed with stray `%`, bad hex, bytes that
+    // are not UTF-8, encoded surrogates, overlong forms and literal non-ASCII (the fallback).
+    const escape = (text: string) => encodeURIComponent(text);
+    const pieces = [
+      'a', 'Z', '0', ' ', '+', '%', '%2', '%G1', '%zz', '%%', 'é', '€', '😀', '=', '&',
+      escape('é'), escape('€'), escape('😀'), escape('\u0000'), escape('\uFEFF'), '%41', '%7e', '%2B',
+      '%FF', '%C3', '%A9', '%E2%82', '%ED%A0%80', '%C0%AF', '%F4%90%80%80', '%80',
+    ];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    let fallbacks = 0;
+    for (let n = 0; n < 5000; n++) {
+      const length = 1 + Math.floor(next() * 8);
+      const text = Array.from({ length }, () => pieces[Math.floor(next() * pieces.length)]).join('');
+      const plain = text.replace(/\+/g, ' ');
+      expect(decodeComponent(text), JSON.stringify(text)).toBe(decodeLeniently(plain));
+      try {
+        decodeURIComponent(plain);
+      } catch {
+        fallbacks++;
+      }
+    }
+    // Both paths were taken many times.
+    expect(fallbacks).toBeGreaterThan(1000);
+    expect(fallbacks).toBeLessThan(4500);
   });
 });
 

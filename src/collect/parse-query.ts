@@ -16,10 +16,29 @@ export function newFields<V = string>(): Fields<V> {
 
 const HEX = /^[0-9a-fA-F]{2}$/;
 
-/** Percent-decoding that keeps a malformed escape literally (`%ZZ` stays `%ZZ`); `+` is a space. */
+/**
+ * Percent-decoding that keeps a malformed escape literally (`%ZZ` stays `%ZZ`); `+` is a space.
+ * Well-formed text, nearly every query and form body, goes through the engine's
+ * `decodeURIComponent`; only text it refuses (a malformed escape, or escapes that are not UTF-8)
+ * takes the lenient path. The inputs never hold lone surrogates (a URL is read as Latin-1, a body
+ * is decoded from UTF-8), the one case in which the two would answer differently.
+ */
 export function decodeComponent(text: string): string {
-  const plain = text.replace(/\+/g, ' ');
+  const plain = text.includes('+') ? text.replace(/\+/g, ' ') : text;
   if (!plain.includes('%')) return plain;
+  try {
+    return decodeURIComponent(plain);
+  } catch {
+    return decodeLeniently(plain);
+  }
+}
+
+/**
+ * The byte-by-byte decoding `decodeComponent` falls back to: each valid escape is a byte, any
+ * other character its UTF-8 bytes, and the bytes are read as UTF-8 (a byte sequence that is not
+ * UTF-8 becomes U+FFFD). Exported for the test that holds the two paths to the same answers.
+ */
+export function decodeLeniently(plain: string): string {
   const bytes: number[] = [];
   const encoder = new TextEncoder();
   for (let i = 0; i < plain.length; i++) {

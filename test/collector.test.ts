@@ -534,6 +534,13 @@ describe.each(STORES)('collector on %s', (store) => {
       expect(await propertiesOf(t, await get(t, `/collect/q/${source}?`))).toEqual({});
     });
 
+    it('the query string starts at the first ?, even after a # (which the router splits at)', async () => {
+      const res = await get(t, `/collect/q/${source}#frag?a=1&b`);
+      const event = await onlyEvent(t, res);
+      expect(event.properties).toEqual({ a: '1', b: '' });
+      expect(event.request.query).toBe('a=1&b');
+    });
+
     it('the route with a session reads its query string the same way', async () => {
       const res = await get(t, `/collect/q/${source}/${newSessionId()}?a=1&a=2&b=&c&d=1%202+3`);
       expect(await propertiesOf(t, res)).toEqual({ a: ['1', '2'], b: '', c: '', d: '1 2 3' });

@@ -11,7 +11,7 @@ import { captureHeaders, headerValues } from './capture-headers.js';
 import { idempotencyKey } from './idempotency-key.js';
 import { parseBody } from './parse-body.js';
 import { parseParams, type CollectParams } from './parse-params.js';
-import { parseQuery, withoutQueryParam } from './parse-query.js';
+import { parseQuery, withoutQueryParam, type Fields } from './parse-query.js';
 import { quarantineRefusal, shouldQuarantine } from './quarantine-refusal.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { validateSource } from './validate-source.js';
@@ -25,6 +25,8 @@ export interface CollectInput {
   path: string;
   /** The raw query string, without the `?`. */
   query: string;
+  /** `query` already read by `parseQuery`, when the caller has it (the HTTP router reads it). */
+  queryFields?: Fields;
   /** Node's raw header list: `[name, value, name, value …]`. */
   rawHeaders: readonly string[];
   body: Buffer;
@@ -136,7 +138,7 @@ async function collectFor(
   const properties =
     input.method === 'POST'
       ? await parseBody(contentTypeOf(input.rawHeaders), input.body)
-      : [toJsonText(parseQuery(query))];
+      : [toJsonText(query === input.query && input.queryFields !== undefined ? input.queryFields : parseQuery(query))];
 
   const task = randomUUID();
   // A transitional source is validated and answered, but nothing is stored (collector.md §9).

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { CollectDeps } from '../collect/collect.js';
 import { RateLimiter } from '../collect/rate-limiter.js';
+import { parseQuery } from '../collect/parse-query.js';
 import type { SourceCache } from '../collect/source-cache.js';
 import type { Config } from '../config.js';
 import { errors } from '../domain/errors.js';
@@ -101,7 +102,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: trustProxyOption(config),
     // No cap of the router's own: an over-long path parameter reaches the collector and is a 422
     // naming it (collector.md §1). Node's header size limit (16 KiB) bounds the whole URL anyway.
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 16 * 1024 },
+    // Every query string is read by collector.md §3's rules, API routes' too; the collector
+    // takes the router's reading rather than parsing the same text again (docs/performance.md).
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 16 * 1024, querystringParser: parseQuery },
     frameworkErrors: errorReply(config.bodyLimit),
     // Refused by closeConnectionsWhenStopping instead, in Intake's error shape.
     return503OnClosing: false,

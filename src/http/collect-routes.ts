@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, LogLevel } from 'fastify';
 import { collect, type CollectDeps, type CollectResult } from '../collect/collect.js';
+import type { Fields } from '../collect/parse-query.js';
 import { errors } from '../domain/errors.js';
 import type { Metrics } from '../metrics.js';
 import { normalizeSourceId } from '../domain/source.js';
@@ -96,6 +97,9 @@ export async function collectRoutes(
         },
         path,
         query,
+        // The router split the URL at its first `?` or `#`, and read the query with parseQuery;
+        // a URL with a `#` (no browser sends one) has its query parsed again from the `?`.
+        ...(request.url.includes('#') ? {} : { queryFields: request.query as Fields }),
         rawHeaders: request.raw.rawHeaders,
         body: isReadBody(request.body) ? request.body.bytes : EMPTY,
         bodyTooLarge: isReadBody(request.body) && request.body.tooLarge,

@@ -100,6 +100,28 @@ describe('several collector processes on one PostgreSQL database', () => {
     expect(survivor.metadata.merged_from).toEqual([paid.profile.id]);
   });
 
+  it('deliveries retried through both processes at once, in opposite orders, are each stored once', async () => {
+    expect((await api(a.url, 'POST', '/api/sources', { id: 'retry', name: 'Retry' })).status).toBe(201);
+    await within(1000, async () => (await collect(b.url, '/collect/ping/retry')).status === 200);
+    const deliver = (base: string, key: string) =>
+      fetch(`${base}/collect/paid/retry`, { method: 'POST', headers: { ...json, 'idempotency-key': key }, body: '{}' });
+    for (let round = 0; round < 10; round++) {
+      const keys = Array.from({ length: 8 }, (_, i) => `delivery-${round}-${i}`);
+      // Each process claims the keys of a batch together: a claim that waited for the other's in
+      // a circle would fail as a deadlock (503) instead of answering with the first response.
+      const responses = await Promise.all([
+        ...keys.map((key) => deliver(a.url, key)),
+        ...[...keys].reverse().map((key) => deliver(b.url, key)),
+      ]);
+      expect(responses.map((r) => r.status)).toEqual(Array(16).fill(200));
+      const answers = (await Promise.all(responses.map((r) => r.json()))) as { events: string[] }[];
+      // The same answer through both processes: the first one.
+      for (const [i, key] of keys.entries()) expect(answers[15 - i]!.events, key).toEqual(answers[i]!.events);
+    }
+    const stored = (await api(a.url, 'GET', '/api/events?source=retry&type=paid&limit=1000')).body.items as unknown[];
+    expect(stored).toHaveLength(80);
+  });
+
   it('an event acknowledged by one process is readable through the other at once', async () => {
     expect((await api(a.url, 'POST', '/api/sources', { id: 'read', name: 'Read' })).status).toBe(201);
     await within(1000, async () => (await collect(b.url, '/collect/ping/read')).status === 200);

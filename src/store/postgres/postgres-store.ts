@@ -10,7 +10,7 @@ import { newSource, patchSource, type Source, type SourceInput, type SourcePatch
 import { GroupCommitter } from '../group-commit.js';
 import { planBatch, type BatchLookup, type BatchWrites } from '../plan-batch.js';
 import type { QuarantineEntry, QuarantineQuery, QuarantineSummary, StoredResponse } from '../store.js';
-import { withIdempotency } from '../idempotency.js';
+import { claimantsOf, withIdempotency, type Claim } from '../idempotency.js';
 import type { CollectOutcome, CollectUnit, EventCursor, EventDraft, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
 import { transaction, withClient, type Transaction } from './transaction.js';
@@ -80,13 +80,14 @@ interface SessionsRead {
  * pair discovered twice at once merges once. Session locks are taken in key order, so two batches
  * never wait on each other.
  */
-function openingOf(units: readonly CollectUnit[]): { statements: pg.QueryConfig[]; readsSessions: string[] } {
+function openingOf(units: readonly CollectUnit[], now: number): Opening {
   const statements: pg.QueryConfig[] = [];
   const mayMerge = (d: EventDraft) =>
     d.identity?.profile != null || d.mapping.some((m) => Object.hasOwn(IDENTITY_FIELDS, m.profile));
   if (units.some((u) => u.events.some(mayMerge))) statements.push(prepared('SELECT pg_advisory_xact_lock($1)', [IDENTITY_LOCK]));
   const ids = sessionIdsOf(units);
-  if (ids.length > 0)
+  let sessionsAt: number | null = null;
+  if (ids.length > 0) {
     statements.push(
       prepared(
         `SELECT pg_advisory_xact_lock(k)
@@ -94,6 +95,9 @@ function openingOf(units: readonly CollectUnit[]): { statements: pg.QueryConfig[
           ORDER BY k`,
         [ids],
       ),
+    );
+    sessionsAt = statements.length;
+    statements.push(
       prepared(
         `SELECT s.id, s.doc::text AS doc, s.profile_id, p.doc::text AS profile
            FROM sessions s LEFT JOIN profiles p ON p.id = s.profile_id
@@ -101,21 +105,61 @@ function openingOf(units: readonly CollectUnit[]): { statements: pg.QueryConfig[
         [ids],
       ),
     );
-  return { statements, readsSessions: ids };
+  }
+  // The batch's idempotency keys, claimed after its locks, as every batch does, and in the keys'
+  // order, so two batches claiming the same keys never wait for each other in a circle. ON
+  // CONFLICT waits for a concurrent transaction holding a key, then sees its row; an expired key
+  // is claimed again. Only the keys claimed come back.
+  const claimants = claimantsOf(units);
+  let claimsAt: number | null = null;
+  if (claimants.length > 0) {
+    claimsAt = statements.length;
+    statements.push(
+      prepared(
+        `INSERT INTO idempotency (source_id, key, expires_at, response)
+           SELECT source_id, key, expires_at, NULL
+             FROM unnest($1::text[], $2::text[], $3::bigint[]) AS claims(source_id, key, expires_at)
+            ORDER BY source_id, key
+         ON CONFLICT (source_id, key) DO UPDATE SET expires_at = excluded.expires_at, response = NULL
+           WHERE idempotency.expires_at <= $4
+         RETURNING source_id, key`,
+        [
+          claimants.map((u) => u.sourceId),
+          claimants.map((u) => u.idempotency!.key),
+          claimants.map((u) => u.idempotency!.expiresAt),
+          now,
+        ],
+      ),
+    );
+  }
+  return { statements, readsSessions: ids, sessionsAt, claimsAt };
 }
 
-/** The sessions the opening read: its last result, when it read any. */
-function sessionsRead(opening: { readsSessions: string[] }, opened: pg.QueryResult[]): SessionsRead {
+/** What a batch's transaction sends with its BEGIN, and where each result is among the replies. */
+interface Opening {
+  statements: pg.QueryConfig[];
+  readsSessions: string[];
+  /** The index of the sessions' read among the statements, when it reads any. */
+  sessionsAt: number | null;
+  /** The index of the idempotency keys' claim, when the batch has keys. */
+  claimsAt: number | null;
+}
+
+/** The sessions the opening read. */
+function sessionsRead(opening: Opening, opened: pg.QueryResult[]): SessionsRead {
   const sessionDocs = new Map<string, string | null>(opening.readsSessions.map((id) => [id, null]));
   const profileDocs = new Map<string, string | null>();
-  if (opening.readsSessions.length === 0) return { sessionDocs, profileDocs };
-  const rows = opened[opened.length - 1]!.rows as { id: string; doc: string; profile_id: string | null; profile: string | null }[];
+  if (opening.sessionsAt === null) return { sessionDocs, profileDocs };
+  const rows = opened[opening.sessionsAt]!.rows as { id: string; doc: string; profile_id: string | null; profile: string | null }[];
   for (const row of rows) {
     sessionDocs.set(row.id, row.doc);
     if (row.profile_id !== null) profileDocs.set(row.profile_id, row.profile);
   }
   return { sessionDocs, profileDocs };
 }
+
+/** A key as the claim's rows and the batch's units both name it. */
+const keyScope = (sourceId: string, key: string) => `${sourceId}\u0000${key}`;
 
 /**
  * The statement that writes a batch's profiles, id index rows, sessions and events: the first
@@ -245,13 +289,13 @@ export class PostgresStore implements Store {
         // that the batch ahead of it needs, even with a pool of one.
         await turn.previous;
         await this.ensureMonths(units);
-        const opening = openingOf(units);
+        const opening = openingOf(units, Date.now());
         return transaction(
           this.pool,
           (tx) => {
             // The locks are held once the opening returns.
             turn.done();
-            return this.applyBatch(tx, units, sessionsRead(opening, tx.opened));
+            return this.applyBatch(tx, units, opening);
           },
           opening.statements,
         );
@@ -284,47 +328,60 @@ export class PostgresStore implements Store {
     return writes.outcomes;
   }
 
-  /** Runs in the transaction `openingOf` began, which holds the batch's locks and read its sessions. */
-  private async applyBatch(tx: Transaction, units: CollectUnit[], sessions: SessionsRead): Promise<CollectOutcome[]> {
-    const { client } = tx;
+  /**
+   * Runs in the transaction `openingOf` began, which holds the batch's locks, read its sessions
+   * and claimed its idempotency keys.
+   */
+  private async applyBatch(tx: Transaction, units: CollectUnit[], opening: Opening): Promise<CollectOutcome[]> {
+    const { client, opened } = tx;
     const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
-    const now = Date.now();
     // The batch's writes and the answers its keys keep, sent with the COMMIT in one round trip.
     const last: pg.QueryConfig[] = [];
     const outcomes = await withIdempotency(
       units,
       {
-        // ON CONFLICT waits for a concurrent transaction holding the same key, then sees its row.
-        claim: async (unit) => {
-          const { key, expiresAt } = unit.idempotency!;
-          const claimed = await client.query(
-            prepared(
-              `INSERT INTO idempotency (source_id, key, expires_at, response) VALUES ($1, $2, $3, NULL)
-               ON CONFLICT (source_id, key) DO UPDATE SET expires_at = excluded.expires_at, response = NULL
-                 WHERE idempotency.expires_at <= $4
-               RETURNING 1`,
-              [unit.sourceId, key, expiresAt, now],
+        claim: async (claimants) => {
+          const rows = opening.claimsAt === null ? [] : (opened[opening.claimsAt]!.rows as { source_id: string; key: string }[]);
+          const claimed = new Set(rows.map((row) => keyScope(row.source_id, row.key)));
+          const taken = claimants.filter((u) => !claimed.has(keyScope(u.sourceId, u.idempotency!.key)));
+          // Keys used before: one more round trip, for their first answers, each read by its
+          // key. (A join with a list of keys can be planned as a scan of the whole table.)
+          const responses = new Map<string, StoredResponse | null>();
+          const found = await Promise.all(
+            taken.map((u) =>
+              client.query<{ response: StoredResponse | null }>(
+                prepared('SELECT response FROM idempotency WHERE source_id = $1 AND key = $2', [u.sourceId, u.idempotency!.key]),
+              ),
             ),
           );
-          if ((claimed.rowCount ?? 0) > 0) return { claimed: true };
-          const found = await client.query<{ response: StoredResponse | null }>(
-            'SELECT response FROM idempotency WHERE source_id = $1 AND key = $2',
-            [unit.sourceId, key],
-          );
-          return { claimed: false, response: found.rows[0]?.response ?? null };
+          for (const [k, u] of taken.entries())
+            responses.set(keyScope(u.sourceId, u.idempotency!.key), found[k]!.rows[0]?.response ?? null);
+          return claimants.map((u): Claim => {
+            const scope = keyScope(u.sourceId, u.idempotency!.key);
+            return claimed.has(scope) ? { claimed: true } : { claimed: false, response: responses.get(scope) ?? null };
+          });
         },
-        remember: async (unit, response) => {
+        // The claimed rows get their answers through their unique key: an UPDATE joined with the
+        // list of answers was planned as a scan of the whole table while it was small, and kept
+        // that plan as it grew (docs/performance.md, finding 30).
+        remember: async (answers) => {
           last.push(
-            prepared('UPDATE idempotency SET response = $1 WHERE source_id = $2 AND key = $3', [
-              JSON.stringify(response),
-              unit.sourceId,
-              unit.idempotency!.key,
-            ]),
+            prepared(
+              `INSERT INTO idempotency (source_id, key, expires_at, response)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], ${documentsOf('$4')})
+               ON CONFLICT (source_id, key) DO UPDATE SET response = excluded.response`,
+              [
+                answers.map(({ unit }) => unit.sourceId),
+                answers.map(({ unit }) => unit.idempotency!.key),
+                answers.map(({ unit }) => unit.idempotency!.expiresAt),
+                documents(answers.map(({ response }) => JSON.stringify(response))),
+              ],
+            ),
           );
         },
       },
       async (fresh) => {
-        const planned = await this.planFresh(fresh, sessions, one);
+        const planned = await this.planFresh(fresh, sessionsRead(opening, opened), one);
         last.push(...planned.statements);
         return planned.outcomes;
       },

@@ -3,7 +3,7 @@ import { eventToJson } from '../../domain/event.js';
 import type { Profile, ProfileTombstone } from '../../domain/profile.js';
 import type { Session } from '../../domain/session.js';
 import { planBatch } from '../plan-batch.js';
-import { withIdempotency } from '../idempotency.js';
+import { withIdempotency, type Claim } from '../idempotency.js';
 import type { CollectOutcome, CollectUnit, StoredResponse } from '../store.js';
 
 /**
@@ -81,14 +81,15 @@ export function createCollectWriter(db: Database.Database): (units: CollectUnit[
       const outcomes = await withIdempotency(
         units,
         {
-          claim: async (unit) => {
-            const { key, expiresAt } = unit.idempotency!;
-            if (claimKey.get(unit.sourceId, key, expiresAt, now) !== undefined) return { claimed: true };
-            const response = keyResponse.get(unit.sourceId, key);
-            return { claimed: false, response: response == null ? null : (JSON.parse(response) as StoredResponse) };
-          },
-          remember: async (unit, response) => {
-            rememberKey.run(JSON.stringify(response), unit.sourceId, unit.idempotency!.key);
+          claim: async (claimants) =>
+            claimants.map((unit): Claim => {
+              const { key, expiresAt } = unit.idempotency!;
+              if (claimKey.get(unit.sourceId, key, expiresAt, now) !== undefined) return { claimed: true };
+              const response = keyResponse.get(unit.sourceId, key);
+              return { claimed: false, response: response == null ? null : (JSON.parse(response) as StoredResponse) };
+            }),
+          remember: async (answers) => {
+            for (const { unit, response } of answers) rememberKey.run(JSON.stringify(response), unit.sourceId, unit.idempotency!.key);
           },
         },
         async (fresh) => {

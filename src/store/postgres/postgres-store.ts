@@ -99,8 +99,11 @@ function openingOf(units: readonly CollectUnit[], now: number): Opening {
     sessionsAt = statements.length;
     statements.push(
       prepared(
-        `SELECT s.id, s.doc::text AS doc, s.profile_id, p.doc::text AS profile
-           FROM sessions s LEFT JOIN profiles p ON p.id = s.profile_id
+        // Each session's profile by its key, not joined: a prepared join was planned as a scan
+        // of all the profiles while there were few, and kept (docs/performance.md, finding 31).
+        `SELECT s.id, s.doc::text AS doc, s.profile_id,
+                (SELECT p.doc::text FROM profiles p WHERE p.id = s.profile_id) AS profile
+           FROM sessions s
           WHERE s.id = ANY($1::text[])`,
         [ids],
       ),

@@ -3,9 +3,12 @@ import type { CollectOutcome, CollectUnit, StoredResponse } from './store.js';
 /** A store's answer to "may this unit use its key?": yes, or what the key's first use answered. */
 export type Claim = { claimed: true } | { claimed: false; response: StoredResponse | null };
 
-/** Where a unit's key is unique (keys are scoped to their source), or null without a key. */
+/** A key where it is unique: keys are scoped to their source. */
+export const keyScope = (sourceId: string, key: string): string => `${sourceId}\u0000${key}`;
+
+/** A unit's key where it is unique, or null without a key. */
 const scopeOf = (unit: CollectUnit): string | null =>
-  unit.idempotency === null ? null : `${unit.sourceId}\u0000${unit.idempotency.key}`;
+  unit.idempotency === null ? null : keyScope(unit.sourceId, unit.idempotency.key);
 
 /** The index of the first unit with each key, in batch order. */
 function claimantIndices(units: readonly CollectUnit[]): Map<string, number> {

@@ -10,7 +10,7 @@ import { newSource, patchSource, type Source, type SourceInput, type SourcePatch
 import { GroupCommitter } from '../group-commit.js';
 import { planBatch, type BatchLookup, type BatchWrites } from '../plan-batch.js';
 import type { QuarantineEntry, QuarantineQuery, QuarantineSummary, StoredResponse } from '../store.js';
-import { claimantsOf, withIdempotency, type Claim } from '../idempotency.js';
+import { claimantsOf, keyScope, withIdempotency, type Claim } from '../idempotency.js';
 import type { CollectOutcome, CollectUnit, EventCursor, EventDraft, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
 import { transaction, withClient, type Transaction } from './transaction.js';
@@ -160,9 +160,6 @@ function sessionsRead(opening: Opening, opened: pg.QueryResult[]): SessionsRead 
   }
   return { sessionDocs, profileDocs };
 }
-
-/** A key as the claim's rows and the batch's units both name it. */
-const keyScope = (sourceId: string, key: string) => `${sourceId}\u0000${key}`;
 
 /**
  * The statement that writes a batch's profiles, id index rows, sessions and events: the first
@@ -346,23 +343,17 @@ export class PostgresStore implements Store {
         claim: async (claimants) => {
           const rows = opening.claimsAt === null ? [] : (opened[opening.claimsAt]!.rows as { source_id: string; key: string }[]);
           const claimed = new Set(rows.map((row) => keyScope(row.source_id, row.key)));
-          const taken = claimants.filter((u) => !claimed.has(keyScope(u.sourceId, u.idempotency!.key)));
-          // Keys used before: one more round trip, for their first answers, each read by its
-          // key. (A join with a list of keys can be planned as a scan of the whole table.)
-          const responses = new Map<string, StoredResponse | null>();
-          const found = await Promise.all(
-            taken.map((u) =>
-              client.query<{ response: StoredResponse | null }>(
+          // A key used before: its first answer, read by its key (a join with the list of keys
+          // can be planned as a scan of the whole table); all of them in one more round trip.
+          return Promise.all(
+            claimants.map(async (u): Promise<Claim> => {
+              if (claimed.has(keyScope(u.sourceId, u.idempotency!.key))) return { claimed: true };
+              const found = await client.query<{ response: StoredResponse | null }>(
                 prepared('SELECT response FROM idempotency WHERE source_id = $1 AND key = $2', [u.sourceId, u.idempotency!.key]),
-              ),
-            ),
+              );
+              return { claimed: false, response: found.rows[0]?.response ?? null };
+            }),
           );
-          for (const [k, u] of taken.entries())
-            responses.set(keyScope(u.sourceId, u.idempotency!.key), found[k]!.rows[0]?.response ?? null);
-          return claimants.map((u): Claim => {
-            const scope = keyScope(u.sourceId, u.idempotency!.key);
-            return claimed.has(scope) ? { claimed: true } : { claimed: false, response: responses.get(scope) ?? null };
-          });
         },
         // The claimed rows get their answers through their unique key: an UPDATE joined with the
         // list of answers was planned as a scan of the whole table while it was small, and kept

@@ -122,6 +122,28 @@ describe('several collector processes on one PostgreSQL database', () => {
     expect(stored).toHaveLength(80);
   });
 
+  it('events on two sessions of one profile, through both processes at once, all reach the profile', async () => {
+    expect((await api(a.url, 'POST', '/api/sources', { id: 'shop2', name: 'Shop' })).status).toBe(201);
+    await within(1000, async () => (await collect(b.url, '/collect/ping/shop2')).status === 200);
+    // One customer on two devices: the second session's profile merges into the first's.
+    const [phone, laptop] = [`phone-${Date.now()}`, `laptop-${Date.now()}`];
+    const email = { email: { main: `two-devices-${Date.now()}@example.com` } };
+    const first = (await (await collect(a.url, `/collect/identification/shop2/${phone}`, email)).json()) as { profile: { id: string } };
+    const second = (await (await collect(b.url, `/collect/identification/shop2/${laptop}`, email)).json()) as { profile: { id: string } };
+    expect(second.profile.id).toBe(first.profile.id);
+    // A page view appends its category to the profile's interests (the catalogue's mapping).
+    const categories = Array.from({ length: 24 }, (_, i) => `category-${i}`);
+    const responses = await Promise.all(
+      categories.map((category, i) =>
+        // Each process gets one of the sessions: no batch waits for the other's session lock.
+        collect(i % 2 === 0 ? a.url : b.url, `/collect/page-view/shop2/${i % 2 === 0 ? phone : laptop}`, { url: '/p', category }),
+      ),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(24).fill(200));
+    const profile = (await api(a.url, 'GET', `/api/profiles/${first.profile.id}`)).body;
+    expect([...profile.interests.categories].sort()).toEqual([...categories].sort());
+  });
+
   it('an event acknowledged by one process is readable through the other at once', async () => {
     expect((await api(a.url, 'POST', '/api/sources', { id: 'read', name: 'Read' })).status).toBe(201);
     await within(1000, async () => (await collect(b.url, '/collect/ping/read')).status === 200);

@@ -26,6 +26,8 @@ const SOURCES_CHANNEL = 'intake_sources';
 const RECONNECT_MS = 1000;
 /** The advisory lock batches that identify, map or merge profiles take turns on. */
 const IDENTITY_LOCK = 4_242_002;
+/** Profiles' advisory locks are keyed by a hash of their id with this seed (sessions' with 0). */
+const PROFILE_LOCK_SEED = 1;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -60,6 +62,18 @@ const NO_LOOKUPS: BatchLookup = {
   profileIdOf: () => Promise.reject(new Error('a session-less batch looked up a profile id')),
 };
 
+/**
+ * A profile's document, read once its lock is held: the read's snapshot is taken after the lock,
+ * so it holds what the lock's last holder committed. Both go in one round trip.
+ */
+async function lockedProfile(client: pg.PoolClient, id: string): Promise<string | null> {
+  const [, read] = await Promise.all([
+    client.query(prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, ${PROFILE_LOCK_SEED}))`, [id])),
+    client.query<{ v: string }>(prepared('SELECT doc::text AS v FROM profiles WHERE id = $1', [id])),
+  ]);
+  return read.rows[0]?.v ?? null;
+}
+
 /** The session ids a batch's events name, each once. */
 function sessionIdsOf(units: readonly CollectUnit[]): string[] {
   return [...new Set(units.flatMap((u) => u.events.flatMap((d) => (d.identity === null ? [] : [d.identity.sessionId]))))];
@@ -77,8 +91,11 @@ interface SessionsRead {
  * statement starts after the one before it ended, with a snapshot of its own, so the read sees
  * whatever the holder of a lock it waited for committed. Batches that identify profiles or map
  * identity fields can merge any two profiles: across processes they take turns on one lock, so a
- * pair discovered twice at once merges once. Session locks are taken in key order, so two batches
- * never wait on each other.
+ * pair discovered twice at once merges once. Then the sessions' locks, then the locks of the
+ * profiles those sessions belong to, each kind in key order, so two batches never wait on each
+ * other in a circle: a batch changes a profile it read only while it holds the profile's lock,
+ * and two sessions of one customer cannot overwrite each other's changes (`lockedProfile` takes
+ * the lock of any other profile a batch reads).
  */
 function openingOf(units: readonly CollectUnit[], now: number): Opening {
   const statements: pg.QueryConfig[] = [];
@@ -87,12 +104,22 @@ function openingOf(units: readonly CollectUnit[], now: number): Opening {
   if (units.some((u) => u.events.some(mayMerge))) statements.push(prepared('SELECT pg_advisory_xact_lock($1)', [IDENTITY_LOCK]));
   const ids = sessionIdsOf(units);
   let sessionsAt: number | null = null;
+  let profileLocksAt: number | null = null;
   if (ids.length > 0) {
     statements.push(
       prepared(
         `SELECT pg_advisory_xact_lock(k)
            FROM (SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id) AS keys
           ORDER BY k`,
+        [ids],
+      ),
+    );
+    profileLocksAt = statements.length;
+    statements.push(
+      prepared(
+        `SELECT profile_id, pg_advisory_xact_lock(hashtextextended(profile_id, ${PROFILE_LOCK_SEED}))
+           FROM (SELECT DISTINCT profile_id FROM sessions WHERE id = ANY($1::text[]) AND profile_id IS NOT NULL) AS profiles
+          ORDER BY hashtextextended(profile_id, ${PROFILE_LOCK_SEED})`,
         [ids],
       ),
     );
@@ -135,28 +162,35 @@ function openingOf(units: readonly CollectUnit[], now: number): Opening {
       ),
     );
   }
-  return { statements, readsSessions: ids, sessionsAt, claimsAt };
+  return { statements, readsSessions: ids, profileLocksAt, sessionsAt, claimsAt };
 }
 
 /** What a batch's transaction sends with its BEGIN, and where each result is among the replies. */
 interface Opening {
   statements: pg.QueryConfig[];
   readsSessions: string[];
+  /** The index of the statement that locks the sessions' profiles, when it reads sessions. */
+  profileLocksAt: number | null;
   /** The index of the sessions' read among the statements, when it reads any. */
   sessionsAt: number | null;
   /** The index of the idempotency keys' claim, when the batch has keys. */
   claimsAt: number | null;
 }
 
-/** The sessions the opening read. */
+/**
+ * The sessions the opening read, and the profiles it locked and read. A profile a session was
+ * moved to between the lock and the read (a merge elsewhere) was not locked: it is left out, and
+ * read with its lock when planning asks for it.
+ */
 function sessionsRead(opening: Opening, opened: pg.QueryResult[]): SessionsRead {
   const sessionDocs = new Map<string, string | null>(opening.readsSessions.map((id) => [id, null]));
   const profileDocs = new Map<string, string | null>();
-  if (opening.sessionsAt === null) return { sessionDocs, profileDocs };
+  if (opening.sessionsAt === null || opening.profileLocksAt === null) return { sessionDocs, profileDocs };
+  const locked = new Set((opened[opening.profileLocksAt]!.rows as { profile_id: string }[]).map((row) => row.profile_id));
   const rows = opened[opening.sessionsAt]!.rows as { id: string; doc: string; profile_id: string | null; profile: string | null }[];
   for (const row of rows) {
     sessionDocs.set(row.id, row.doc);
-    if (row.profile_id !== null) profileDocs.set(row.profile_id, row.profile);
+    if (row.profile_id !== null && locked.has(row.profile_id)) profileDocs.set(row.profile_id, row.profile);
   }
   return { sessionDocs, profileDocs };
 }
@@ -375,7 +409,7 @@ export class PostgresStore implements Store {
         },
       },
       async (fresh) => {
-        const planned = await this.planFresh(fresh, sessionsRead(opening, opened), one);
+        const planned = await this.planFresh(client, fresh, sessionsRead(opening, opened), one);
         last.push(...planned.statements);
         return planned.outcomes;
       },
@@ -386,6 +420,7 @@ export class PostgresStore implements Store {
 
   /** Plans the fresh units; returns their outcomes and the statements that write them. */
   private async planFresh(
+    client: pg.PoolClient,
     units: CollectUnit[],
     { sessionDocs, profileDocs }: SessionsRead,
     one: (sql: string, id: string) => Promise<string | null>,
@@ -401,7 +436,7 @@ export class PostgresStore implements Store {
         return doc === null ? null : (JSON.parse(doc) as Session);
       },
       profile: async (id) => {
-        const doc = await cachedOr(profileDocs, id, 'SELECT doc::text AS v FROM profiles WHERE id = $1');
+        const doc = profileDocs.has(id) ? (profileDocs.get(id) as string | null) : await lockedProfile(client, id);
         return doc === null ? null : (JSON.parse(doc) as Profile | ProfileTombstone);
       },
       profileIdOf: (anyId) =>

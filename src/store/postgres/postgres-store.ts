@@ -368,7 +368,6 @@ export class PostgresStore implements Store {
    */
   private async applyBatch(tx: Transaction, units: CollectUnit[], opening: Opening): Promise<CollectOutcome[]> {
     const { client, opened } = tx;
-    const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
     // The batch's writes and the answers its keys keep, sent with the COMMIT in one round trip.
     const last: pg.QueryConfig[] = [];
     const outcomes = await withIdempotency(
@@ -409,7 +408,7 @@ export class PostgresStore implements Store {
         },
       },
       async (fresh) => {
-        const planned = await this.planFresh(client, fresh, sessionsRead(opening, opened), one);
+        const planned = await this.planFresh(client, fresh, sessionsRead(opening, opened));
         last.push(...planned.statements);
         return planned.outcomes;
       },
@@ -423,16 +422,16 @@ export class PostgresStore implements Store {
     client: pg.PoolClient,
     units: CollectUnit[],
     { sessionDocs, profileDocs }: SessionsRead,
-    one: (sql: string, id: string) => Promise<string | null>,
   ): Promise<{ outcomes: CollectOutcome[]; statements: pg.QueryConfig[] }> {
+    const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
     // The batch's sessions and their profiles were read up front, with its locks (openingOf), not
     // in two round trips per event (docs/performance.md); anything else planning needs is read
-    // when it asks.
-    const cachedOr = async (docs: Map<string, string | null>, id: string, sql: string) =>
-      docs.has(id) ? (docs.get(id) as string | null) : one(sql, id);
+    // when it asks, a profile with its lock.
     const writes = await planBatch(units, {
       session: async (id) => {
-        const doc = await cachedOr(sessionDocs, id, 'SELECT doc::text AS v FROM sessions WHERE id = $1');
+        const doc = sessionDocs.has(id)
+          ? (sessionDocs.get(id) as string | null)
+          : await one('SELECT doc::text AS v FROM sessions WHERE id = $1', id);
         return doc === null ? null : (JSON.parse(doc) as Session);
       },
       profile: async (id) => {

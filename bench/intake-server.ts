@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { SOURCE_ID } from './load.js';
+import { IDENTIFYING_SOURCE, SOURCE_ID } from './load.js';
 import { startServer, type ServerProcess } from './server-process.js';
 
 // Passed as --admin-token=…: a base64url token may start with '-', which as a separate argument
@@ -43,14 +43,16 @@ export function startIntake(options: {
   );
 }
 
-/** Creates the source the scenarios post to (bench/load.ts, SOURCE_ID). */
+/** Creates the sources the scenarios post to (bench/load.ts, SOURCE_ID and IDENTIFYING_SOURCE). */
 export async function createBenchSource(server: ServerProcess): Promise<void> {
-  const created = await fetch(`${server.url}/api/sources`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ id: SOURCE_ID, name: 'Bench' }),
-  });
-  if (created.status !== 201) throw new Error(`creating the source answered ${created.status}`);
+  for (const source of [{ id: SOURCE_ID, name: 'Bench' }, IDENTIFYING_SOURCE]) {
+    const created = await fetch(`${server.url}/api/sources`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(source),
+    });
+    if (created.status !== 201) throw new Error(`creating the source ${source.id} answered ${created.status}`);
+  }
 }
 
 /** A fresh database on the server of `serverUrl`, for `use`, dropped after it. */

@@ -32,6 +32,15 @@ export interface Scenario {
 }
 
 export const SOURCE_ID = 'bench';
+/**
+ * A Stripe source that identifies each charge's customer by the receipt e-mail (identity.md §2):
+ * each event finds or creates the customer's profile, on the customer's sticky session.
+ */
+export const IDENTIFYING_SOURCE = {
+  id: 'bench-stripe',
+  name: 'Bench Stripe',
+  config: { generate_profile: true, identify_profile_by: 'email', replace_profile_id: 'data.object.receipt_email' },
+};
 const post = (path: string): Request => ({ method: 'POST', path, headers: HEADERS, body: PAYLOAD });
 
 export const BARE: Scenario = { name: 'bare node:http POST', requests: () => [post('/')] };
@@ -41,6 +50,9 @@ export const FRAMEWORK: Scenario = {
   name: 'Fastify empty route POST',
   requests: () => [post(`/collect/charge-succeeded/${SOURCE_ID}`)],
 };
+
+/** Customers the identifying scenario cycles through: the first round creates their profiles. */
+const CUSTOMERS = 3000;
 
 /** Sessions the known-session scenario cycles through, all opened before it is measured. */
 const KNOWN_SESSIONS = 1000;
@@ -82,6 +94,22 @@ export const INTAKE_SCENARIOS: Scenario[] = [
       let n = 0;
       const request = post(`/collect/charge-succeeded/${SOURCE_ID}`);
       return [{ ...request, setupRequest: (r) => ({ ...r, headers: { ...HEADERS, 'webhook-id': `msg_${runId}_${n++}` } }) }];
+    },
+  },
+  {
+    // Each charge names one of the customers by e-mail; the payload's own address is replaced so
+    // that the body keeps its size. No target: what identification costs, and how batches about
+    // different customers run together.
+    name: 'POST identifying a customer',
+    requests: (runId) => {
+      let n = 0;
+      const request = post(`/collect/charge-succeeded/${IDENTIFYING_SOURCE.id}`);
+      return [
+        {
+          ...request,
+          setupRequest: (r) => ({ ...r, body: PAYLOAD.replace('jane.doe@example.com', `c${n++ % CUSTOMERS}-${runId}@example.com`) }),
+        },
+      ];
     },
   },
   {

@@ -92,7 +92,7 @@ export async function loadEvents(
       INTAKE_DATA_DIR: config.dataDir,
       ...(config.databaseUrl !== null ? { INTAKE_DATABASE_URL: config.databaseUrl } : {}),
     }),
-    { error: (details, message) => console.error(message, details) },
+    { error: (details, message) => console.error(message, details), warn: (details, message) => console.warn(message, details) },
   );
   const source = await store.createSource({ id: 'scale', name: 'Scale' });
   const webhookConfig = parseWebhookConfig(source.config);

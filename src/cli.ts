@@ -42,6 +42,7 @@ function configFrom(values: Record<string, string | boolean | undefined>): Confi
 
 const quietLogger = {
   error: (details: object, message: string) => process.stderr.write(`${message}: ${JSON.stringify(details)}\n`),
+  warn: (details: object, message: string) => process.stderr.write(`${message}: ${JSON.stringify(details)}\n`),
 };
 
 async function serve(args: string[]): Promise<void> {

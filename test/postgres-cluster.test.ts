@@ -144,6 +144,86 @@ describe('several collector processes on one PostgreSQL database', () => {
     expect([...profile.interests.categories].sort()).toEqual([...categories].sort());
   });
 
+  it('customers identified through both processes at once, by e-mail and by mapping, end as one profile each', async () => {
+    const crm = { generate_profile: true, identify_profile_by: 'email', replace_profile_id: 'customer.email' };
+    expect((await api(a.url, 'POST', '/api/sources', { id: 'crm', name: 'CRM', config: crm })).status).toBe(201);
+    expect((await api(a.url, 'POST', '/api/sources', { id: 'site', name: 'Site' })).status).toBe(201);
+    await within(1000, async () => (await collect(b.url, '/collect/ping/crm')).status === 200);
+    await within(1000, async () => (await collect(b.url, '/collect/ping/site')).status === 200);
+
+    // Each session's one event names an e-mail: a CRM event identifies the e-mail's profile
+    // (identity.md §2), an identification event maps the e-mail into the session's profile (§3);
+    // either way the first finds no profile with it, and the others must find the first's. Four
+    // sessions share each e-mail, two through each process, so that only the e-mails are shared
+    // between the processes' batches.
+    for (let round = 0; round < 3; round++) {
+      const run = `${Date.now()}-${round}`;
+      const emails = Array.from({ length: 7 }, (_, e) => `customer-${run}-${e}@example.com`);
+      const sessions = Array.from({ length: 28 }, (_, s) => ({ id: `visitor-${run}-${s}`, email: emails[s % 7]! }));
+      const responses = await Promise.all(
+        sessions.map(({ id, email }, s) => {
+          const base = s % 2 === 0 ? a.url : b.url;
+          return s % 3 === 0
+            ? collect(base, `/collect/identification/site/${id}`, { email: { main: email } })
+            : collect(base, `/collect/paid/crm/${id}`, { customer: { email } });
+        }),
+      );
+      expect(responses.map((r) => r.status)).toEqual(Array(sessions.length).fill(200));
+
+      // Each e-mail's profile, as a CRM event on a session of its own finds it, and the profile
+      // of each of its sessions now: one and the same, and a different one for each e-mail.
+      const owners: string[] = [];
+      for (const [e, email] of emails.entries()) {
+        const found = (await (await collect(b.url, `/collect/paid/crm/check-${run}-${e}`, { customer: { email } })).json()) as {
+          profile: { id: string };
+        };
+        owners.push(found.profile.id);
+      }
+      expect(new Set(owners).size).toBe(emails.length);
+      for (const [s, { id }] of sessions.entries()) {
+        const now = (await (await collect(a.url, `/collect/ping/site/${id}`)).json()) as { profile: { id: string } };
+        expect(now.profile.id, `session ${s}`).toBe(owners[s % 7]);
+      }
+    }
+  });
+
+  it('a batch PostgreSQL rolls back to break a deadlock is tried again, and answered 200', async () => {
+    expect((await api(a.url, 'POST', '/api/sources', { id: 'circle', name: 'Circle' })).status).toBe(201);
+    await within(1000, async () => (await collect(a.url, '/collect/ping/circle')).status === 200);
+    const session = `circle-${Date.now()}`;
+    const opened = (await (await collect(a.url, `/collect/page-view/circle/${session}`)).json()) as { profile: { id: string } };
+    let log = '';
+    a.child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+
+    // Another client takes the profile's lock, then the session's: the order no batch takes them
+    // in. The batch, holding the session's lock and waiting for the profile's, is the one
+    // PostgreSQL rolls back (this client waits longer before it looks for a circle).
+    const other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+    try {
+      await other.query("SET deadlock_timeout = '10s'");
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 1))', [opened.profile.id]);
+      const answer = collect(a.url, `/collect/purchase/circle/${session}`, { total: 1 });
+      await within(5000, async () => {
+        const waiting = await other.query(
+          `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        );
+        return waiting.rowCount === 1;
+      });
+      await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [session]);
+      await other.query('COMMIT');
+      const res = await answer;
+      expect(res.status).toBe(200);
+    } finally {
+      await other.end();
+    }
+    const events = (await api(b.url, 'GET', `/api/events?session=${session}&type=purchase`)).body.items as unknown[];
+    expect(events).toHaveLength(1);
+    expect(log).toContain('batch deadlocked; trying it again');
+  });
+
   it('an event acknowledged by one process is readable through the other at once', async () => {
     expect((await api(a.url, 'POST', '/api/sources', { id: 'read', name: 'Read' })).status).toBe(201);
     await within(1000, async () => (await collect(b.url, '/collect/ping/read')).status === 200);

@@ -11,7 +11,7 @@ import { transaction } from '../src/store/postgres/transaction.js';
 import type { CollectUnit, Store } from '../src/store/store.js';
 import { createTestDatabase, STORES, tempDir } from './helpers.js';
 
-const logger = { error: () => undefined };
+const logger = { error: () => undefined, warn: () => undefined };
 
 function unit(fields: Partial<CollectUnit> & { properties?: string[]; session?: string }): CollectUnit {
   const { properties = ['{}'], session, ...rest } = fields;

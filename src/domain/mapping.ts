@@ -106,3 +106,20 @@ export function applyMapping(
   if (result.changed) profile.metadata.time.update = time;
   return result;
 }
+
+/**
+ * Every hashed id `applyMapping` may add to a profile for this event, whatever the profile holds:
+ * the identity fields its items would set to a text. A superset of `hashedIds` (an item that
+ * changes nothing adds none), known before any profile is read, so that a store can lock what a
+ * batch will look up before it looks.
+ */
+export function mappedIdentityIds(event: Record<string, unknown>, items: readonly MappingItem[], hashKey: string): string[] {
+  const ids: string[] = [];
+  for (const item of items) {
+    const identity = IDENTITY_FIELDS[item.profile];
+    if (identity === undefined || item.op === 'append' || item.op === 'increment') continue;
+    const value = getPath(event, item.event);
+    if (typeof value === 'string' && value.trim() !== '') ids.push(hashedId(hashKey, identity.prefix, identity.normalize(value)));
+  }
+  return ids;
+}

@@ -180,6 +180,8 @@ export interface Store {
 /** Where a store reports what the operator should know: failures, and each group commit. */
 export interface StoreLogger {
   error(details: object, message: string): void;
+  /** Something went wrong and was dealt with, e.g. a batch tried again. */
+  warn(details: object, message: string): void;
   /** A group commit finished: how many requests it held and how long it took. */
   committed?(size: number, seconds: number): void;
 }

@@ -3,7 +3,7 @@ import { errors, IntakeError } from '../../domain/errors.js';
 import { eventToJson } from '../../domain/event.js';
 import { asJsonText, type JsonText } from '../../domain/json-text.js';
 import { IDENTITY_FIELDS } from '../../domain/hashed-id.js';
-import type { Mapping } from '../../domain/mapping.js';
+import { mappedIdentityIds, type Mapping } from '../../domain/mapping.js';
 import type { Profile, ProfileTombstone } from '../../domain/profile.js';
 import type { Session } from '../../domain/session.js';
 import { newSource, patchSource, type Source, type SourceInput, type SourcePatch } from '../../domain/source.js';
@@ -24,10 +24,15 @@ const PROFILE_BY_ANY_ID =
 const MAX_IN_FLIGHT = 2;
 const SOURCES_CHANNEL = 'intake_sources';
 const RECONNECT_MS = 1000;
-/** The advisory lock batches that identify, map or merge profiles take turns on. */
-const IDENTITY_LOCK = 4_242_002;
-/** Profiles' advisory locks are keyed by a hash of their id with this seed (sessions' with 0). */
+/**
+ * Advisory locks are keyed by a hash of what they guard, with a seed of their own kind: sessions'
+ * ids with 0, profiles' ids with 1, and the ids a profile is looked up by with 2.
+ */
 const PROFILE_LOCK_SEED = 1;
+const LOOKUP_LOCK_SEED = 2;
+/** Times a batch that deadlocked is tried again before it answers 503 (finding 33). */
+const DEADLOCK_RETRIES = 3;
+const DEADLOCK_DETECTED = '40P01';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -79,32 +84,66 @@ function sessionIdsOf(units: readonly CollectUnit[]): string[] {
   return [...new Set(units.flatMap((u) => u.events.flatMap((d) => (d.identity === null ? [] : [d.identity.sessionId]))))];
 }
 
-/** A batch's sessions and their profiles' documents, by id; `null` for a session not found. */
+/**
+ * The ids a batch may look profiles up by, each once: what its events identify a profile with,
+ * and the hashed ids of the identity fields their mappings may set (`mappedIdentityIds`, a
+ * superset of what planning looks up).
+ */
+function lookupIdsOf(units: readonly CollectUnit[]): string[] {
+  const ids = new Set<string>();
+  for (const unit of units)
+    for (const d of unit.events) {
+      if (d.identity === null) continue;
+      if (d.identity.profile !== null) ids.add(d.identity.profile.lookupId);
+      // Most mappings set no identity field: their events' properties are not parsed here.
+      if (!d.mapping.some((m) => Object.hasOwn(IDENTITY_FIELDS, m.profile))) continue;
+      const event = { type: d.type, properties: JSON.parse(d.properties) as unknown };
+      for (const id of mappedIdentityIds(event, d.mapping, unit.hashKey)) ids.add(id);
+    }
+  return [...ids];
+}
+
+/**
+ * What the opening read: a batch's sessions and the profiles' documents, by id (`null` for a
+ * session not found), and the profile id each looked-up id belongs to (`null`: none).
+ */
 interface SessionsRead {
   sessionDocs: Map<string, string | null>;
   profileDocs: Map<string, string | null>;
+  owners: Map<string, string | null>;
 }
 
 /**
  * What a transaction with sessions sends with its BEGIN, in the same round trip (finding 18 in
- * docs/performance.md): the batch's locks, then the read of its sessions and their profiles. Each
- * statement starts after the one before it ended, with a snapshot of its own, so the read sees
- * whatever the holder of a lock it waited for committed. Batches that identify profiles or map
- * identity fields can merge any two profiles: across processes they take turns on one lock, so a
- * pair discovered twice at once merges once. Then the sessions' locks, then the locks of the
- * profiles those sessions belong to, each kind in key order, so two batches never wait on each
- * other in a circle: a batch changes a profile it read only while it holds the profile's lock,
- * and two sessions of one customer cannot overwrite each other's changes (`lockedProfile` takes
- * the lock of any other profile a batch reads).
+ * docs/performance.md): the batch's locks, then the reads of its sessions and profiles. Each
+ * statement starts after the one before it ended, with a snapshot of its own, so a read sees
+ * whatever the holder of a lock it waited for committed.
+ *
+ * The locks, each kind in key order (finding 33): first the ids the batch looks profiles up by
+ * (an e-mail's hashed id, say), so that two batches finding no profile for one customer do not
+ * both create one; then its sessions' ids; then the profiles those sessions and those ids belong
+ * to. A batch changes a profile only while it holds the profile's lock, so two sessions of one
+ * customer cannot overwrite each other's changes, and a pair of profiles found by two batches at
+ * once is merged by one of them and found merged by the other. A profile that changed hands
+ * between the lock statement's read and its lock (a merge elsewhere) is read later, with its
+ * lock (`lockedProfile`): out of order, so two such batches can deadlock, and are tried again.
  */
 function openingOf(units: readonly CollectUnit[], now: number): Opening {
   const statements: pg.QueryConfig[] = [];
-  const mayMerge = (d: EventDraft) =>
-    d.identity?.profile != null || d.mapping.some((m) => Object.hasOwn(IDENTITY_FIELDS, m.profile));
-  if (units.some((u) => u.events.some(mayMerge))) statements.push(prepared('SELECT pg_advisory_xact_lock($1)', [IDENTITY_LOCK]));
   const ids = sessionIdsOf(units);
-  let sessionsAt: number | null = null;
+  const lookups = lookupIdsOf(units);
   let profileLocksAt: number | null = null;
+  let sessionsAt: number | null = null;
+  let ownersAt: number | null = null;
+  if (lookups.length > 0)
+    statements.push(
+      prepared(
+        `SELECT pg_advisory_xact_lock(k)
+           FROM (SELECT DISTINCT hashtextextended(id, ${LOOKUP_LOCK_SEED}) AS k FROM unnest($1::text[]) AS id) AS keys
+          ORDER BY k`,
+        [lookups],
+      ),
+    );
   if (ids.length > 0) {
     statements.push(
       prepared(
@@ -115,13 +154,19 @@ function openingOf(units: readonly CollectUnit[], now: number): Opening {
       ),
     );
     profileLocksAt = statements.length;
+    const lock = (profiles: string) =>
+      `SELECT profile_id, pg_advisory_xact_lock(hashtextextended(profile_id, ${PROFILE_LOCK_SEED}))
+         FROM (${profiles}) AS profiles
+        ORDER BY hashtextextended(profile_id, ${PROFILE_LOCK_SEED})`;
     statements.push(
-      prepared(
-        `SELECT profile_id, pg_advisory_xact_lock(hashtextextended(profile_id, ${PROFILE_LOCK_SEED}))
-           FROM (SELECT DISTINCT profile_id FROM sessions WHERE id = ANY($1::text[]) AND profile_id IS NOT NULL) AS profiles
-          ORDER BY hashtextextended(profile_id, ${PROFILE_LOCK_SEED})`,
-        [ids],
-      ),
+      lookups.length === 0
+        ? prepared(lock('SELECT DISTINCT profile_id FROM sessions WHERE id = ANY($1::text[]) AND profile_id IS NOT NULL'), [ids])
+        : prepared(
+            lock(`SELECT profile_id FROM sessions WHERE id = ANY($1::text[]) AND profile_id IS NOT NULL
+                  UNION SELECT profile_id FROM profile_ids WHERE id = ANY($2::text[])
+                  UNION SELECT id FROM profiles WHERE id = ANY($2::text[])`),
+            [ids, lookups],
+          ),
     );
     sessionsAt = statements.length;
     statements.push(
@@ -135,6 +180,20 @@ function openingOf(units: readonly CollectUnit[], now: number): Opening {
         [ids],
       ),
     );
+    if (lookups.length > 0) {
+      ownersAt = statements.length;
+      statements.push(
+        prepared(
+          // The profile each looked-up id belongs to, as `BatchLookup.profileIdOf` finds it (an
+          // index row first, else a profile's own id), with its document, read by its key.
+          `SELECT i.id AS lookup, i.profile_id, (SELECT p.doc::text FROM profiles p WHERE p.id = i.profile_id) AS doc, true AS indexed
+             FROM profile_ids i WHERE i.id = ANY($1::text[])
+           UNION ALL
+           SELECT id, id, doc::text, false FROM profiles WHERE id = ANY($1::text[])`,
+          [lookups],
+        ),
+      );
+    }
   }
   // The batch's idempotency keys, claimed after its locks, as every batch does, and in the keys'
   // order, so two batches claiming the same keys never wait for each other in a circle. ON
@@ -162,37 +221,49 @@ function openingOf(units: readonly CollectUnit[], now: number): Opening {
       ),
     );
   }
-  return { statements, readsSessions: ids, profileLocksAt, sessionsAt, claimsAt };
+  return { statements, readsSessions: ids, lookups, profileLocksAt, sessionsAt, ownersAt, claimsAt };
 }
 
 /** What a batch's transaction sends with its BEGIN, and where each result is among the replies. */
 interface Opening {
   statements: pg.QueryConfig[];
   readsSessions: string[];
-  /** The index of the statement that locks the sessions' profiles, when it reads sessions. */
+  /** The ids the batch looks profiles up by, locked and read. */
+  lookups: string[];
+  /** The index of the statement that locks the sessions' and looked-up profiles, when it reads sessions. */
   profileLocksAt: number | null;
   /** The index of the sessions' read among the statements, when it reads any. */
   sessionsAt: number | null;
+  /** The index of the looked-up profiles' read, when it looks any up. */
+  ownersAt: number | null;
   /** The index of the idempotency keys' claim, when the batch has keys. */
   claimsAt: number | null;
 }
 
 /**
- * The sessions the opening read, and the profiles it locked and read. A profile a session was
- * moved to between the lock and the read (a merge elsewhere) was not locked: it is left out, and
- * read with its lock when planning asks for it.
+ * The sessions the opening read, and the profiles it locked and read. A profile a session or an
+ * id was moved to between the lock and the read (a merge elsewhere) was not locked: it is left
+ * out, and read with its lock when planning asks for it.
  */
 function sessionsRead(opening: Opening, opened: pg.QueryResult[]): SessionsRead {
   const sessionDocs = new Map<string, string | null>(opening.readsSessions.map((id) => [id, null]));
   const profileDocs = new Map<string, string | null>();
-  if (opening.sessionsAt === null || opening.profileLocksAt === null) return { sessionDocs, profileDocs };
+  const owners = new Map<string, string | null>();
+  if (opening.sessionsAt === null || opening.profileLocksAt === null) return { sessionDocs, profileDocs, owners };
   const locked = new Set((opened[opening.profileLocksAt]!.rows as { profile_id: string }[]).map((row) => row.profile_id));
   const rows = opened[opening.sessionsAt]!.rows as { id: string; doc: string; profile_id: string | null; profile: string | null }[];
   for (const row of rows) {
     sessionDocs.set(row.id, row.doc);
     if (row.profile_id !== null && locked.has(row.profile_id)) profileDocs.set(row.profile_id, row.profile);
   }
-  return { sessionDocs, profileDocs };
+  if (opening.ownersAt !== null) {
+    const rows = opened[opening.ownersAt]!.rows as { lookup: string; profile_id: string; doc: string | null; indexed: boolean }[];
+    for (const id of opening.lookups) owners.set(id, null);
+    // An index row wins over a profile's own id, as in profileIdOf.
+    for (const row of rows) if (row.indexed || owners.get(row.lookup) === null) owners.set(row.lookup, row.profile_id);
+    for (const row of rows) if (locked.has(row.profile_id)) profileDocs.set(row.profile_id, row.doc);
+  }
+  return { sessionDocs, profileDocs, owners };
 }
 
 /**
@@ -324,15 +395,24 @@ export class PostgresStore implements Store {
         await turn.previous;
         await this.ensureMonths(units);
         const opening = openingOf(units, Date.now());
-        return transaction(
-          this.pool,
-          (tx) => {
-            // The locks are held once the opening returns.
-            turn.done();
-            return this.applyBatch(tx, units, opening);
-          },
-          opening.statements,
-        );
+        for (let retries = 0; ; retries++) {
+          try {
+            return await transaction(
+              this.pool,
+              (tx) => {
+                // The locks are held once the opening returns.
+                turn.done();
+                return this.applyBatch(tx, units, opening);
+              },
+              opening.statements,
+            );
+          } catch (error) {
+            // The database broke a circle of batches waiting for each other's locks by rolling
+            // this one back (openingOf says when that can happen): nothing of it was written.
+            if ((error as { code?: string }).code !== DEADLOCK_DETECTED || retries === DEADLOCK_RETRIES) throw error;
+            this.logger.warn({ cause: (error as Error).message, retry: retries + 1 }, 'batch deadlocked; trying it again');
+          }
+        }
       });
     } finally {
       turn.done();
@@ -421,7 +501,7 @@ export class PostgresStore implements Store {
   private async planFresh(
     client: pg.PoolClient,
     units: CollectUnit[],
-    { sessionDocs, profileDocs }: SessionsRead,
+    { sessionDocs, profileDocs, owners }: SessionsRead,
   ): Promise<{ outcomes: CollectOutcome[]; statements: pg.QueryConfig[] }> {
     const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
     // The batch's sessions and their profiles were read up front, with its locks (openingOf), not
@@ -438,11 +518,19 @@ export class PostgresStore implements Store {
         const doc = profileDocs.has(id) ? (profileDocs.get(id) as string | null) : await lockedProfile(client, id);
         return doc === null ? null : (JSON.parse(doc) as Profile | ProfileTombstone);
       },
-      profileIdOf: (anyId) =>
-        one(
-          'SELECT COALESCE((SELECT profile_id FROM profile_ids WHERE id = $1), (SELECT id FROM profiles WHERE id = $1)) AS v',
-          anyId,
-        ),
+      profileIdOf: async (anyId) => {
+        if (owners.has(anyId)) return owners.get(anyId) as string | null;
+        // Every id planning looks up was locked and read by the opening (lookupIdsOf); should
+        // one not have been, it is locked before it is read, out of order.
+        const [, id] = await Promise.all([
+          client.query(prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, ${LOOKUP_LOCK_SEED}))`, [anyId])),
+          one(
+            'SELECT COALESCE((SELECT profile_id FROM profile_ids WHERE id = $1), (SELECT id FROM profiles WHERE id = $1)) AS v',
+            anyId,
+          ),
+        ]);
+        return id;
+      },
     });
 
     const statements = [

@@ -28,6 +28,7 @@ const RECONNECT_MS = 1000;
  * Advisory locks are keyed by a hash of what they guard, with a seed of their own kind: sessions'
  * ids with 0, profiles' ids with 1, and the ids a profile is looked up by with 2.
  */
+const SESSION_LOCK_SEED = 0;
 const PROFILE_LOCK_SEED = 1;
 const LOOKUP_LOCK_SEED = 2;
 /** Times a batch that deadlocked is tried again before it answers 503 (finding 33). */
@@ -135,24 +136,16 @@ function openingOf(units: readonly CollectUnit[], now: number): Opening {
   let profileLocksAt: number | null = null;
   let sessionsAt: number | null = null;
   let ownersAt: number | null = null;
-  if (lookups.length > 0)
-    statements.push(
-      prepared(
-        `SELECT pg_advisory_xact_lock(k)
-           FROM (SELECT DISTINCT hashtextextended(id, ${LOOKUP_LOCK_SEED}) AS k FROM unnest($1::text[]) AS id) AS keys
-          ORDER BY k`,
-        [lookups],
-      ),
+  const lockAll = (seed: number, keys: string[]) =>
+    prepared(
+      `SELECT pg_advisory_xact_lock(k)
+         FROM (SELECT DISTINCT hashtextextended(id, ${seed}) AS k FROM unnest($1::text[]) AS id) AS keys
+        ORDER BY k`,
+      [keys],
     );
+  if (lookups.length > 0) statements.push(lockAll(LOOKUP_LOCK_SEED, lookups));
   if (ids.length > 0) {
-    statements.push(
-      prepared(
-        `SELECT pg_advisory_xact_lock(k)
-           FROM (SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id) AS keys
-          ORDER BY k`,
-        [ids],
-      ),
-    );
+    statements.push(lockAll(SESSION_LOCK_SEED, ids));
     profileLocksAt = statements.length;
     const lock = (profiles: string) =>
       `SELECT profile_id, pg_advisory_xact_lock(hashtextextended(profile_id, ${PROFILE_LOCK_SEED}))

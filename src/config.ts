@@ -15,6 +15,8 @@ export interface Config {
   databaseUrl: string | null;
   /** Connections each process keeps to PostgreSQL at most. */
   databasePool: number;
+  /** Milliseconds a PostgreSQL statement may run, waits for locks included; then 503. */
+  databaseTimeoutMs: number;
   adminToken: string | null;
   trustProxy: TrustProxy | null;
   /** Refused requests kept per source (hardening.md §4). */
@@ -39,6 +41,7 @@ export const SETTINGS = {
   dataDir: { env: 'INTAKE_DATA_DIR', flag: 'data-dir' },
   databaseUrl: { env: 'INTAKE_DATABASE_URL', flag: 'database-url' },
   databasePool: { env: 'INTAKE_DATABASE_POOL', flag: 'database-pool' },
+  databaseTimeoutMs: { env: 'INTAKE_DATABASE_TIMEOUT_MS', flag: 'database-timeout-ms' },
   adminToken: { env: 'INTAKE_ADMIN_TOKEN', flag: 'admin-token' },
   trustProxy: { env: 'INTAKE_TRUST_PROXY', flag: 'trust-proxy' },
   profileHashKey: { env: 'INTAKE_PROFILE_HASH_KEY', flag: 'profile-hash-key' },
@@ -78,6 +81,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
   const port = integer('port', 8686, 0, 65535);
   const bodyLimit = integer('bodyLimit', 1048576, 1, 1024 * 1024 * 1024);
   const databasePool = integer('databasePool', 10, 1, 1000);
+  const databaseTimeoutMs = integer('databaseTimeoutMs', 15_000, 100, 3_600_000);
   const quarantineMax = integer('quarantineMax', 10_000, 1, 100_000_000);
   const maxInflight = integer('maxInflight', 10_000, 1, 10_000_000);
 
@@ -109,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     dataDir,
     databaseUrl: databaseUrlSetting?.value ?? null,
     databasePool,
+    databaseTimeoutMs,
     adminToken: tokenSetting?.value ?? null,
     trustProxy: parseTrustProxy(raw('trustProxy'), bad),
     profileHashKey: raw('profileHashKey')?.value ?? null,

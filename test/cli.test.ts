@@ -188,6 +188,8 @@ describe('Configuration', () => {
       ['INTAKE_TRUST_PROXY', '10.0.0.0/33'],
       ['INTAKE_ADMIN_TOKEN', 'short'],
       ['INTAKE_DATABASE_URL', 'mysql://localhost/intake'],
+      ['INTAKE_DATABASE_TIMEOUT_MS', '99'],
+      ['INTAKE_DATABASE_TIMEOUT_MS', '15s'],
     ])('%s=%s', async (variable, value) => {
       const dataDir = join(newDir(), 'data');
       // No --port/--host flags here: the variable itself must be read (and refused).

@@ -281,6 +281,69 @@ describe('PostgreSQL outage', () => {
   });
 });
 
+describe('PostgreSQL timeouts (INTAKE_DATABASE_TIMEOUT_MS)', () => {
+  let relay: Relay;
+  let t: TestServer;
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const target = new URL(TEST_DATABASE_URL);
+    relay = new Relay(target.hostname, Number(target.port || 5432));
+    await relay.start();
+    const viaRelay = new URL(database.url);
+    viaRelay.port = String(relay.port);
+    t = await startTestServer({ INTAKE_DATABASE_URL: viaRelay.toString(), INTAKE_DATABASE_TIMEOUT_MS: '1000' });
+  });
+  afterAll(async () => {
+    relay?.thaw();
+    await t?.close();
+    await relay?.cut();
+    await database?.drop();
+  });
+
+  const typesOf = async (source: string) =>
+    ((await t.api('GET', `/api/events?source=${source}`)).body.items as { type: string }[]).map((e) => e.type);
+
+  it('a statement that waits longer is ended by the database: 503, nothing stored, and the next request is stored', async () => {
+    const source = await t.source();
+    expect((await collect(t.url, `/collect/before/${source}/s1`)).status).toBe(200);
+    const other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE');
+      const started = Date.now();
+      const refused = await collect(t.url, `/collect/during/${source}/s1`);
+      const took = Date.now() - started;
+      await other.query('COMMIT');
+      expect(refused.status).toBe(503);
+      // The database's own timeout, not the watchdog's, which closes a connection after 2 s.
+      expect(took).toBeGreaterThanOrEqual(1000);
+      expect(took).toBeLessThan(1900);
+    } finally {
+      await other.end();
+    }
+    expect((await collect(t.url, `/collect/after/${source}/s1`)).status).toBe(200);
+    expect(await typesOf(source)).toEqual(['after', 'before']);
+  });
+
+  it('a database that stops answering: its connection is closed after twice the timeout, 503, and the store recovers', async () => {
+    const source = await t.source();
+    expect((await collect(t.url, `/collect/before/${source}`)).status).toBe(200);
+    relay.freeze();
+    const started = Date.now();
+    const refused = await collect(t.url, `/collect/during/${source}`);
+    const took = Date.now() - started;
+    relay.thaw();
+    expect(refused.status).toBe(503);
+    expect(took).toBeGreaterThanOrEqual(2000);
+    expect(took).toBeLessThan(6000);
+    await within(5000, async () => (await collect(t.url, `/collect/after/${source}`)).status === 200);
+    expect(await typesOf(source)).toEqual(['after', 'before']);
+  });
+});
+
 describe('PostgreSQL upgrade', () => {
   let t: TestServer;
 

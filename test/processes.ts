@@ -49,11 +49,14 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
 
 /**
  * A TCP relay in front of a real database, to cut and restore the connection the way a network
- * failure or a database restart would.
+ * failure or a database restart would, or to stop forwarding without closing anything, the way a
+ * network that drops packets would.
  */
 export class Relay {
   private server: Server | null = null;
   private sockets = new Set<Socket>();
+  private pairs = new Set<[Socket, Socket]>();
+  private frozen = false;
   port = 0;
 
   constructor(
@@ -69,8 +72,11 @@ export class Relay {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
+      const pair: [Socket, Socket] = [client, upstream];
+      this.pairs.add(pair);
+      if (this.frozen) drop(pair);
+      else forward(pair);
+      client.on('close', () => (upstream.destroy(), this.pairs.delete(pair)));
       upstream.on('close', () => client.destroy());
     });
     server.listen(this.port, '127.0.0.1');
@@ -78,6 +84,21 @@ export class Relay {
     const address = server.address();
     if (address !== null && typeof address === 'object') this.port = address.port;
     this.server = server;
+  }
+
+  /**
+   * Stops forwarding in both directions, on open connections and new ones, and drops what arrives
+   * meanwhile, as a network that loses packets does; nothing is closed.
+   */
+  freeze(): void {
+    this.frozen = true;
+    for (const pair of this.pairs) drop(pair);
+  }
+
+  /** Forwards again. */
+  thaw(): void {
+    this.frozen = false;
+    for (const pair of this.pairs) forward(pair);
   }
 
   /** Drops every open connection and refuses new ones. */
@@ -88,6 +109,20 @@ export class Relay {
     this.sockets.clear();
     if (server !== null) await new Promise((resolve) => server.close(resolve));
   }
+}
+
+const discard = () => undefined;
+
+function forward([client, upstream]: [Socket, Socket]): void {
+  for (const s of [client, upstream]) s.off('data', discard);
+  client.pipe(upstream);
+  upstream.pipe(client);
+}
+
+function drop([client, upstream]: [Socket, Socket]): void {
+  client.unpipe(upstream);
+  upstream.unpipe(client);
+  for (const s of [client, upstream]) s.on('data', discard).resume();
 }
 
 /** Polls `check` until it returns true or `ms` pass; resolves with the time it took. */

@@ -18,6 +18,9 @@ export async function migrate(pool: pg.Pool): Promise<void> {
     .filter((f) => f.endsWith('.sql'))
     .sort();
   await withClient(pool, async (client) => {
+    // A migration may rebuild an index of millions of rows, and a process starting beside one
+    // waits for it: no statement timeout on this connection while it migrates.
+    await client.query('SET statement_timeout = 0');
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
       await client.query(
@@ -40,6 +43,7 @@ export async function migrate(pool: pg.Pool): Promise<void> {
       }
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+      await client.query('RESET statement_timeout').catch(() => undefined);
     }
   });
 }

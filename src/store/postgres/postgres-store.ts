@@ -14,6 +14,7 @@ import { claimantsOf, keyScope, withIdempotency, type Claim } from '../idempoten
 import type { CollectOutcome, CollectUnit, EventCursor, EventDraft, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
 import { transaction, withClient, type Transaction } from './transaction.js';
+import { watchHeldClients } from './watchdog.js';
 
 /** Units per transaction: one multi-row insert per table per flush. */
 const MAX_BATCH = 512;
@@ -319,14 +320,21 @@ export class PostgresStore implements Store {
   private readonly partitions = new Set<string>();
   /** Settles when the batch started last holds its locks; the next one takes its locks after. */
   private lockTurn: Promise<void> = Promise.resolve();
+  private readonly stopWatchdog: () => void;
 
-  static async open(url: string, poolSize: number, logger: StoreLogger): Promise<PostgresStore> {
+  static async open(
+    url: string,
+    { poolSize, timeoutMs }: { poolSize: number; timeoutMs: number },
+    logger: StoreLogger,
+  ): Promise<PostgresStore> {
     const pool = new pg.Pool({
       connectionString: url,
       max: poolSize,
       // Fail fast while the database is unreachable: the caller answers 503 and the sender retries.
       connectionTimeoutMillis: 3000,
-      query_timeout: 15_000,
+      // A statement that runs longer, waits for locks included, is ended by the database (503);
+      // a connection that stops answering altogether, by the watchdog below.
+      statement_timeout: timeoutMs,
       // Statements a transaction sends together go out without waiting for each reply
       // (transaction.ts); one awaited at a time behaves as without it.
       pipeline: true,
@@ -335,7 +343,7 @@ export class PostgresStore implements Store {
     pool.on('error', (error) => logger.error({ cause: error.message }, 'idle database connection lost'));
     try {
       await migrate(pool);
-      const store = new PostgresStore(url, pool, logger);
+      const store = new PostgresStore(url, pool, logger, timeoutMs);
       await store.ensureMonth(monthOf(new Date().toISOString()));
       return store;
     } catch (error) {
@@ -348,7 +356,13 @@ export class PostgresStore implements Store {
     private readonly url: string,
     private readonly pool: pg.Pool,
     private readonly logger: StoreLogger,
+    timeoutMs: number,
   ) {
+    // Every use of a connection is a few statements (a batch's transaction, a read): twice the
+    // statement timeout is more than any of them takes while the database answers.
+    this.stopWatchdog = watchHeldClients(pool, 2 * timeoutMs, (heldMs) =>
+      this.logger.error({ heldMs }, 'database connection stopped answering; closed it'),
+    );
     this.committer = new GroupCommitter(
       (units) => this.writeBatch(units),
       MAX_BATCH,
@@ -850,6 +864,7 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await this.committer.drain();
+    this.stopWatchdog();
     await this.pool.end();
   }
 

@@ -238,19 +238,25 @@ describe('several collector processes on one PostgreSQL database', () => {
   });
 });
 
+/** A test server on a fresh database that it reaches through a relay, to cut or silence. */
+async function serverBehindRelay(env: Record<string, string> = {}) {
+  const database = await createTestDatabase();
+  const target = new URL(TEST_DATABASE_URL);
+  const relay = new Relay(target.hostname, Number(target.port || 5432));
+  await relay.start();
+  const viaRelay = new URL(database.url);
+  viaRelay.port = String(relay.port);
+  const t = await startTestServer({ INTAKE_DATABASE_URL: viaRelay.toString(), ...env });
+  return { database, relay, t };
+}
+
 describe('PostgreSQL outage', () => {
   let relay: Relay;
   let t: TestServer;
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const target = new URL(TEST_DATABASE_URL);
-    relay = new Relay(target.hostname, Number(target.port || 5432));
-    await relay.start();
-    const viaRelay = new URL(database.url);
-    viaRelay.port = String(relay.port);
-    t = await startTestServer({ INTAKE_DATABASE_URL: viaRelay.toString() });
+    ({ database, relay, t } = await serverBehindRelay());
   });
   afterAll(async () => {
     await t?.close();
@@ -287,13 +293,7 @@ describe('PostgreSQL timeouts (INTAKE_DATABASE_TIMEOUT_MS)', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const target = new URL(TEST_DATABASE_URL);
-    relay = new Relay(target.hostname, Number(target.port || 5432));
-    await relay.start();
-    const viaRelay = new URL(database.url);
-    viaRelay.port = String(relay.port);
-    t = await startTestServer({ INTAKE_DATABASE_URL: viaRelay.toString(), INTAKE_DATABASE_TIMEOUT_MS: '1000' });
+    ({ database, relay, t } = await serverBehindRelay({ INTAKE_DATABASE_TIMEOUT_MS: '1000' }));
   });
   afterAll(async () => {
     relay?.thaw();

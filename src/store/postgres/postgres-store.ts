@@ -11,7 +11,7 @@ import { GroupCommitter } from '../group-commit.js';
 import { planBatch, type BatchLookup, type BatchWrites } from '../plan-batch.js';
 import type { QuarantineEntry, QuarantineQuery, QuarantineSummary, StoredResponse } from '../store.js';
 import { claimantsOf, keyScope, withIdempotency, type Claim } from '../idempotency.js';
-import type { CollectOutcome, CollectUnit, EventCursor, EventDraft, EventQuery, Page, Store, StoreLogger } from '../store.js';
+import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
 import { transaction, withClient, type Transaction } from './transaction.js';
 import { watchHeldClients } from './watchdog.js';

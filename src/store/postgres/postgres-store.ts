@@ -13,7 +13,7 @@ import type { QuarantineEntry, QuarantineQuery, QuarantineSummary, StoredRespons
 import { claimantsOf, keyScope, withIdempotency, type Claim } from '../idempotency.js';
 import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
-import { transaction, withClient, type Transaction } from './transaction.js';
+import { run, transaction, withClient, type Transaction } from './transaction.js';
 import { watchHeldClients } from './watchdog.js';
 
 /** Units per transaction: one multi-row insert per table per flush. */
@@ -75,8 +75,8 @@ const NO_LOOKUPS: BatchLookup = {
  */
 async function lockedProfile(client: pg.PoolClient, id: string): Promise<string | null> {
   const [, read] = await Promise.all([
-    client.query(prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, ${PROFILE_LOCK_SEED}))`, [id])),
-    client.query<{ v: string }>(prepared('SELECT doc::text AS v FROM profiles WHERE id = $1', [id])),
+    run(client, prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, ${PROFILE_LOCK_SEED}))`, [id])),
+    run<{ v: string }>(client, prepared('SELECT doc::text AS v FROM profiles WHERE id = $1', [id])),
   ]);
   return read.rows[0]?.v ?? null;
 }
@@ -445,7 +445,7 @@ export class PostgresStore implements Store {
   private async insertSessionless(units: CollectUnit[]): Promise<CollectOutcome[]> {
     await this.ensureMonths(units);
     const writes = await planBatch(units, NO_LOOKUPS);
-    await this.pool.query(rowsStatement(writes));
+    await run(this.pool, rowsStatement(writes));
     return writes.outcomes;
   }
 
@@ -468,7 +468,8 @@ export class PostgresStore implements Store {
           return Promise.all(
             claimants.map(async (u): Promise<Claim> => {
               if (claimed.has(keyScope(u.sourceId, u.idempotency!.key))) return { claimed: true };
-              const found = await client.query<{ response: StoredResponse | null }>(
+              const found = await run<{ response: StoredResponse | null }>(
+                client,
                 prepared('SELECT response FROM idempotency WHERE source_id = $1 AND key = $2', [u.sourceId, u.idempotency!.key]),
               );
               return { claimed: false, response: found.rows[0]?.response ?? null };
@@ -510,7 +511,7 @@ export class PostgresStore implements Store {
     units: CollectUnit[],
     { sessionDocs, profileDocs, owners }: SessionsRead,
   ): Promise<{ outcomes: CollectOutcome[]; statements: pg.QueryConfig[] }> {
-    const one = async (sql: string, id: string) => (await client.query<{ v: string }>(sql, [id])).rows[0]?.v ?? null;
+    const one = async (sql: string, id: string) => (await run<{ v: string }>(client, sql, [id])).rows[0]?.v ?? null;
     // The batch's sessions and their profiles were read up front, with its locks (openingOf), not
     // in two round trips per event (docs/performance.md); anything else planning needs is read
     // when it asks, a profile with its lock.
@@ -530,7 +531,7 @@ export class PostgresStore implements Store {
         // Every id planning looks up was locked and read by the opening (lookupIdsOf); should
         // one not have been, it is locked before it is read, out of order.
         const [, id] = await Promise.all([
-          client.query(prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, ${LOOKUP_LOCK_SEED}))`, [anyId])),
+          run(client, prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, ${LOOKUP_LOCK_SEED}))`, [anyId])),
           one(
             'SELECT COALESCE((SELECT profile_id FROM profile_ids WHERE id = $1), (SELECT id FROM profiles WHERE id = $1)) AS v',
             anyId,
@@ -618,7 +619,7 @@ export class PostgresStore implements Store {
       `SELECT seq, (extract(epoch FROM inserted_at) * 1000)::bigint AS time, doc::text AS doc` +
       ` FROM (${reads.map((r) => `(${r})`).join(' UNION ALL ')}) AS page ${order}`;
     const rows = await this.unavailableOnError('read failed', async () => {
-      const result = await db.query<{ seq: string; time: string; doc: string }>(sql, args);
+      const result = await run<{ seq: string; time: string; doc: string }>(db, sql, args);
       return result.rows;
     });
     const page = rows.slice(0, query.limit);
@@ -632,7 +633,7 @@ export class PostgresStore implements Store {
 
   /** Every profile id the events of this profile may carry: its own and those merged into it. */
   private async profileEventIds(db: pg.PoolClient, anyId: string): Promise<string[]> {
-    const found = await db.query<{ doc: string }>(PROFILE_BY_ANY_ID, [anyId]);
+    const found = await run<{ doc: string }>(db, PROFILE_BY_ANY_ID, [anyId]);
     const doc = found.rows[0]?.doc;
     if (doc === undefined) return [anyId];
     const profile = JSON.parse(doc) as Profile;
@@ -670,7 +671,7 @@ export class PostgresStore implements Store {
   async createSource(input: SourceInput & { id: string }): Promise<Source> {
     const source = newSource(input, input.id, new Date().toISOString());
     const inserted = await this.sourceTransaction(async (client) => {
-      const result = await client.query('INSERT INTO sources (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [
+      const result = await run(client, 'INSERT INTO sources (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [
         source.id,
         JSON.stringify(source),
       ]);
@@ -682,27 +683,27 @@ export class PostgresStore implements Store {
 
   updateSource(id: string, patch: SourcePatch): Promise<Source | null> {
     return this.sourceTransaction(async (client) => {
-      const found = await client.query<{ doc: string }>('SELECT doc::text AS doc FROM sources WHERE id = $1 FOR UPDATE', [
+      const found = await run<{ doc: string }>(client, 'SELECT doc::text AS doc FROM sources WHERE id = $1 FOR UPDATE', [
         id,
       ]);
       const row = found.rows[0];
       if (row === undefined) return null;
       const source = patchSource(JSON.parse(row.doc) as Source, patch, new Date().toISOString());
-      await client.query('UPDATE sources SET doc = $1 WHERE id = $2', [JSON.stringify(source), id]);
+      await run(client, 'UPDATE sources SET doc = $1 WHERE id = $2', [JSON.stringify(source), id]);
       return source;
     });
   }
 
   deleteSource(id: string): Promise<boolean> {
     return this.sourceTransaction(async (client) => {
-      const result = await client.query('DELETE FROM sources WHERE id = $1', [id]);
+      const result = await run(client, 'DELETE FROM sources WHERE id = $1', [id]);
       return (result.rowCount ?? 0) > 0;
     });
   }
 
   async sourcesVersion(): Promise<number> {
     return this.unavailableOnError('read failed', async () => {
-      const result = await this.pool.query<{ value: string }>("SELECT value FROM meta WHERE key = 'sources_version'");
+      const result = await run<{ value: string }>(this.pool, "SELECT value FROM meta WHERE key = 'sources_version'");
       return Number(result.rows[0]?.value ?? 0);
     });
   }
@@ -730,7 +731,7 @@ export class PostgresStore implements Store {
       c.on('notification', () => onChange());
       try {
         await c.connect();
-        await c.query(`LISTEN ${SOURCES_CHANNEL}`);
+        await run(c, `LISTEN ${SOURCES_CHANNEL}`);
         if (stopped) return void c.end().catch(() => undefined);
         client = c;
         onChange();
@@ -749,11 +750,11 @@ export class PostgresStore implements Store {
 
   async profileHashKey(candidate: string): Promise<string> {
     return this.unavailableOnError('settings failed', async () => {
-      await this.pool.query('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
+      await run(this.pool, 'INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
         'profile_hash_key',
         candidate,
       ]);
-      const result = await this.pool.query<{ value: string }>('SELECT value FROM settings WHERE key = $1', [
+      const result = await run<{ value: string }>(this.pool, 'SELECT value FROM settings WHERE key = $1', [
         'profile_hash_key',
       ]);
       return result.rows[0]!.value;
@@ -773,7 +774,8 @@ export class PostgresStore implements Store {
 
   async saveMapping(mapping: Mapping): Promise<void> {
     await this.sourceTransaction(async (client) => {
-      await client.query(
+      await run(
+        client,
         'INSERT INTO mappings (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc',
         [mapping.id, JSON.stringify(mapping)],
       );
@@ -782,7 +784,7 @@ export class PostgresStore implements Store {
 
   deleteMapping(id: string): Promise<boolean> {
     return this.sourceTransaction(async (client) => {
-      const result = await client.query('DELETE FROM mappings WHERE id = $1', [id]);
+      const result = await run(client, 'DELETE FROM mappings WHERE id = $1', [id]);
       return (result.rowCount ?? 0) > 0;
     });
   }
@@ -791,14 +793,15 @@ export class PostgresStore implements Store {
     const { body, ...doc } = entry;
     return this.unavailableOnError('quarantine failed', () =>
       transaction(this.pool, async ({ client }) => {
-        await client.query('INSERT INTO quarantine (id, source_id, reason, doc, body) VALUES ($1, $2, $3, $4, $5)', [
+        await run(client, 'INSERT INTO quarantine (id, source_id, reason, doc, body) VALUES ($1, $2, $3, $4, $5)', [
           entry.id,
           entry.source,
           entry.reason,
           JSON.stringify(doc),
           body,
         ]);
-        const dropped = await client.query(
+        const dropped = await run(
+          client,
           `DELETE FROM quarantine WHERE seq IN
              (SELECT seq FROM quarantine WHERE source_id = $1 ORDER BY seq DESC OFFSET $2)`,
           [entry.source, maxPerSource],
@@ -826,7 +829,7 @@ export class PostgresStore implements Store {
       (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
       ` ORDER BY seq DESC LIMIT $${args.length}`;
     const rows = await this.unavailableOnError('read failed', async () => {
-      return (await this.pool.query<{ seq: string; doc: string; size: number }>(sql, args)).rows;
+      return (await run<{ seq: string; doc: string; size: number }>(this.pool, sql, args)).rows;
     });
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
@@ -839,7 +842,7 @@ export class PostgresStore implements Store {
   async getQuarantine(id: string): Promise<QuarantineEntry | null> {
     if (!UUID.test(id)) return null;
     const rows = await this.unavailableOnError('read failed', async () => {
-      return (await this.pool.query<{ doc: string; body: Buffer }>('SELECT doc::text AS doc, body FROM quarantine WHERE id = $1', [id])).rows;
+      return (await run<{ doc: string; body: Buffer }>(this.pool, 'SELECT doc::text AS doc, body FROM quarantine WHERE id = $1', [id])).rows;
     });
     const row = rows[0];
     return row === undefined ? null : { ...(JSON.parse(row.doc) as Omit<QuarantineEntry, 'body'>), body: row.body };
@@ -847,19 +850,19 @@ export class PostgresStore implements Store {
 
   async quarantineSize(): Promise<number> {
     return this.unavailableOnError('read failed', async () => {
-      return Number((await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM quarantine')).rows[0]?.n ?? 0);
+      return Number((await run<{ n: string }>(this.pool, 'SELECT count(*) AS n FROM quarantine')).rows[0]?.n ?? 0);
     });
   }
 
   async deleteQuarantine(id: string): Promise<boolean> {
     if (!UUID.test(id)) return false;
     return this.unavailableOnError('delete failed', async () => {
-      return ((await this.pool.query('DELETE FROM quarantine WHERE id = $1', [id])).rowCount ?? 0) > 0;
+      return ((await run(this.pool, 'DELETE FROM quarantine WHERE id = $1', [id])).rowCount ?? 0) > 0;
     });
   }
 
   async health(): Promise<void> {
-    await this.unavailableOnError('health check failed', () => this.pool.query('SELECT 1'));
+    await this.unavailableOnError('health check failed', () => run(this.pool, 'SELECT 1'));
   }
 
   async close(): Promise<void> {
@@ -873,8 +876,8 @@ export class PostgresStore implements Store {
     return this.unavailableOnError('source change failed', () =>
       transaction(this.pool, async ({ client }) => {
         const result = await fn(client);
-        await client.query("UPDATE meta SET value = value + 1 WHERE key = 'sources_version'");
-        await client.query(`NOTIFY ${SOURCES_CHANNEL}`);
+        await run(client, "UPDATE meta SET value = value + 1 WHERE key = 'sources_version'");
+        await run(client, `NOTIFY ${SOURCES_CHANNEL}`);
         return result;
       }),
     );
@@ -887,7 +890,7 @@ export class PostgresStore implements Store {
 
   private documents(sql: string, args: unknown[]): Promise<string[]> {
     return this.unavailableOnError('read failed', async () => {
-      const result = await this.pool.query<{ doc: string }>(sql, args);
+      const result = await run<{ doc: string }>(this.pool, sql, args);
       return result.rows.map((r) => r.doc);
     });
   }

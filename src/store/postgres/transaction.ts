@@ -1,6 +1,24 @@
 import type pg from 'pg';
 
 /**
+ * A statement's result, through `pg`'s callback form. Called without a callback, `pg` returns a
+ * promise of its own making, and a result read that way stayed reachable until the old
+ * generation's next collection: on the 1,000,000-event reads, 57 MB promoted out of the young
+ * generation against 2 MB this way, and scavenges five times as long (docs/performance.md,
+ * finding 36). Every statement of the store goes through here.
+ */
+export function run<R extends pg.QueryResultRow = any>(
+  db: pg.ClientBase | pg.Pool,
+  statement: string | pg.QueryConfig,
+  values?: unknown[],
+): Promise<pg.QueryResult<R>> {
+  const config: pg.QueryConfig = typeof statement === 'string' ? { text: statement, values } : statement;
+  return new Promise((resolve, reject) =>
+    db.query<R>(config, (error, result) => (error ? reject(error) : resolve(result))),
+  );
+}
+
+/**
  * Runs `fn` on a client of its own. A checked-out client that loses its connection emits
  * 'error', which would crash the process unheard (the pool listens only to idle clients), so it is
  * heard here; the failure reaches the caller through the failing query, and the broken client is
@@ -48,20 +66,20 @@ export function transaction<T>(
   return withClient(pool, async (client) => {
     let committed = false;
     try {
-      const [, ...opened] = await Promise.all([client.query('BEGIN'), ...opening.map((q) => client.query(q))]);
+      const [, ...opened] = await Promise.all([run(client, 'BEGIN'), ...opening.map((q) => run(client, q))]);
       const value = await fn({
         client,
         opened,
         // A failed statement aborts the transaction, and the COMMIT behind it then only rolls back.
         commitWith: async (...last) => {
-          await Promise.all([...last.map((q) => client.query(q)), client.query('COMMIT')]);
+          await Promise.all([...last.map((q) => run(client, q)), run(client, 'COMMIT')]);
           committed = true;
         },
       });
-      if (!committed) await client.query('COMMIT');
+      if (!committed) await run(client, 'COMMIT');
       return value;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      await run(client, 'ROLLBACK').catch(() => undefined);
       throw error;
     }
   });

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type pg from 'pg';
-import { transaction, withClient } from './transaction.js';
+import { run, transaction, withClient } from './transaction.js';
 
 /** The migrations folder at the package root (the same depth from src/ and from dist/). */
 const MIGRATIONS_DIR = new URL('../../../migrations/postgres/', import.meta.url);
@@ -20,30 +20,31 @@ export async function migrate(pool: pg.Pool): Promise<void> {
   await withClient(pool, async (client) => {
     // A migration may rebuild an index of millions of rows, and a process starting beside one
     // waits for it: no statement timeout on this connection while it migrates.
-    await client.query('SET statement_timeout = 0');
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await run(client, 'SET statement_timeout = 0');
+    await run(client, 'SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
-      await client.query(
+      await run(
+        client,
         'CREATE TABLE IF NOT EXISTS intake_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
       );
       const applied = new Set(
-        (await client.query<{ name: string }>('SELECT name FROM intake_migrations')).rows.map((r) => r.name),
+        (await run<{ name: string }>(client, 'SELECT name FROM intake_migrations')).rows.map((r) => r.name),
       );
       for (const file of files) {
         if (applied.has(file)) continue;
-        await client.query('BEGIN');
+        await run(client, 'BEGIN');
         try {
-          await client.query(readFileSync(new URL(file, MIGRATIONS_DIR), 'utf8'));
-          await client.query('INSERT INTO intake_migrations (name) VALUES ($1)', [file]);
-          await client.query('COMMIT');
+          await run(client, readFileSync(new URL(file, MIGRATIONS_DIR), 'utf8'));
+          await run(client, 'INSERT INTO intake_migrations (name) VALUES ($1)', [file]);
+          await run(client, 'COMMIT');
         } catch (error) {
-          await client.query('ROLLBACK');
+          await run(client, 'ROLLBACK');
           throw new Error(`migration ${file} failed: ${(error as Error).message}`);
         }
       }
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-      await client.query('RESET statement_timeout').catch(() => undefined);
+      await run(client, 'SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+      await run(client, 'RESET statement_timeout').catch(() => undefined);
     }
   });
 }
@@ -67,8 +68,9 @@ function nextMonth(month: string): string {
 export async function ensurePartition(pool: pg.Pool, month: string): Promise<void> {
   if (!/^\d{4}-\d{2}$/.test(month)) throw new Error(`bad month ${month}`);
   await transaction(pool, async ({ client }) => {
-    await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [MIGRATION_LOCK, month]);
-    await client.query(
+    await run(client, 'SELECT pg_advisory_xact_lock($1, hashtext($2))', [MIGRATION_LOCK, month]);
+    await run(
+      client,
       `CREATE TABLE IF NOT EXISTS ${partitionName(month)} PARTITION OF events
        FOR VALUES FROM ('${month}-01T00:00:00Z') TO ('${nextMonth(month)}-01T00:00:00Z')`,
     );

@@ -70,16 +70,21 @@ const NO_LOOKUPS: BatchLookup = {
 };
 
 /**
- * A profile's document, read once its lock is held: the read's snapshot is taken after the lock,
- * so it holds what the lock's last holder committed. Both go in one round trip.
+ * One value read once the advisory lock on `key` (of the kind `seed` names) is held: the read's
+ * snapshot is taken after the lock, so it holds what the lock's last holder committed. Both go in
+ * one round trip, the lock first.
  */
-async function lockedProfile(client: pg.PoolClient, id: string): Promise<string | null> {
+async function readLocked(client: pg.PoolClient, seed: number, key: string, sql: string): Promise<string | null> {
   const [, read] = await Promise.all([
-    run(client, prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, ${PROFILE_LOCK_SEED}))`, [id])),
-    run<{ v: string }>(client, prepared('SELECT doc::text AS v FROM profiles WHERE id = $1', [id])),
+    run(client, prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, ${seed}))`, [key])),
+    run<{ v: string }>(client, prepared(sql, [key])),
   ]);
   return read.rows[0]?.v ?? null;
 }
+
+/** A profile's document, read with its lock held. */
+const lockedProfile = (client: pg.PoolClient, id: string) =>
+  readLocked(client, PROFILE_LOCK_SEED, id, 'SELECT doc::text AS v FROM profiles WHERE id = $1');
 
 /** The session ids a batch's events name, each once. */
 function sessionIdsOf(units: readonly CollectUnit[]): string[] {
@@ -526,19 +531,17 @@ export class PostgresStore implements Store {
         const doc = profileDocs.has(id) ? (profileDocs.get(id) as string | null) : await lockedProfile(client, id);
         return doc === null ? null : (JSON.parse(doc) as Profile | ProfileTombstone);
       },
-      profileIdOf: async (anyId) => {
-        if (owners.has(anyId)) return owners.get(anyId) as string | null;
-        // Every id planning looks up was locked and read by the opening (lookupIdsOf); should
-        // one not have been, it is locked before it is read, out of order.
-        const [, id] = await Promise.all([
-          run(client, prepared(`SELECT pg_advisory_xact_lock(hashtextextended($1, ${LOOKUP_LOCK_SEED}))`, [anyId])),
-          one(
-            'SELECT COALESCE((SELECT profile_id FROM profile_ids WHERE id = $1), (SELECT id FROM profiles WHERE id = $1)) AS v',
-            anyId,
-          ),
-        ]);
-        return id;
-      },
+      // Every id planning looks up was locked and read by the opening (lookupIdsOf); should one
+      // not have been, it is locked before it is read, out of order.
+      profileIdOf: async (anyId) =>
+        owners.has(anyId)
+          ? (owners.get(anyId) as string | null)
+          : readLocked(
+              client,
+              LOOKUP_LOCK_SEED,
+              anyId,
+              'SELECT COALESCE((SELECT profile_id FROM profile_ids WHERE id = $1), (SELECT id FROM profiles WHERE id = $1)) AS v',
+            ),
     });
 
     const statements = [

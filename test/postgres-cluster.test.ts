@@ -344,6 +344,30 @@ describe('PostgreSQL timeouts (INTAKE_DATABASE_TIMEOUT_MS)', () => {
   });
 });
 
+describe('PostgreSQL stop', () => {
+  it('a server stopped while a statement waits for a reply the network lost stops within twice the timeout', async () => {
+    const { database, relay, t } = await serverBehindRelay({ INTAKE_DATABASE_TIMEOUT_MS: '1000' });
+    try {
+      const source = await t.source();
+      // Leaves an idle connection in the pool, which the next source poll (every 250 ms) takes.
+      expect((await collect(t.url, `/collect/before/${source}`)).status).toBe(200);
+      relay.freeze();
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      // The poll's reply is lost for good, as on a network that drops packets; the relay forwards
+      // again, so the pool can still say goodbye to its other connections.
+      relay.thaw();
+      const started = Date.now();
+      await t.server.close();
+      // The watchdog closes the held connection after 2 s, checking every 250 ms.
+      expect(Date.now() - started).toBeLessThan(4000);
+    } finally {
+      relay.thaw();
+      await relay.cut();
+      await database.drop();
+    }
+  });
+});
+
 describe('PostgreSQL upgrade', () => {
   let t: TestServer;
 

@@ -868,10 +868,18 @@ export class PostgresStore implements Store {
     await this.unavailableOnError('health check failed', () => run(this.pool, 'SELECT 1'));
   }
 
+  /**
+   * Lets the batches in flight commit, then ends the pool. The watchdog stops only once the pool
+   * has ended: the pool waits for every client still held, and one whose reply the network lost
+   * (a source poll sent just before) would otherwise hold the stop for good.
+   */
   async close(): Promise<void> {
-    await this.committer.drain();
-    this.stopWatchdog();
-    await this.pool.end();
+    try {
+      await this.committer.drain();
+      await this.pool.end();
+    } finally {
+      this.stopWatchdog();
+    }
   }
 
   /** A source change: the write, the version bump and the NOTIFY commit together. */

@@ -19,7 +19,7 @@ export interface ScenarioResult extends Usage {
   requests: number;
   errors: number;
   non2xx: number;
-  /** Requests per second over the bare server's in the same run. */
+  /** Requests per second over the bare server's in the same run (the mean of its two runs). */
   ratio?: number;
 }
 
@@ -44,6 +44,24 @@ export const IDENTIFYING_SOURCE = {
 const post = (path: string): Request => ({ method: 'POST', path, headers: HEADERS, body: PAYLOAD });
 
 export const BARE: Scenario = { name: 'bare node:http POST', requests: () => [post('/')] };
+/**
+ * The bare server once more after Intake's scenarios: a neighbour on the machine can slow or speed
+ * it up within a run, and the two figures say by how much (every ratio is to their mean).
+ */
+export const BARE_AGAIN: Scenario = { ...BARE, name: 'bare node:http POST, again after Intake' };
+
+/** A change of the bare server's rate within a run beyond which its ratios are not to be trusted. */
+export const BARE_DRIFT_LIMIT = 0.1;
+
+/**
+ * How much the bare server's rate changed between its two runs (0.1 is 10% faster at the end), or
+ * null for a run that measured it once (reports written before the second run was added).
+ */
+export function bareDrift(http: ScenarioResult[]): number | null {
+  const rate = (name: string) => http.find((r) => r.store === 'bare' && r.scenario === name)?.requestsPerSecond;
+  const [first, again] = [rate(BARE.name), rate(BARE_AGAIN.name)];
+  return first === undefined || again === undefined ? null : again / first - 1;
+}
 
 /** The same request to the framework alone (bench/fastify-server.mjs), an empty collector route. */
 export const FRAMEWORK: Scenario = {

@@ -1,8 +1,8 @@
-import type { Load, ScenarioResult } from './load.js';
+import { BARE_DRIFT_LIMIT, bareDrift, type Load, type ScenarioResult } from './load.js';
 import type { LogPagesResult } from './log-pages.js';
 import type { Machine } from './machine.js';
 import type { ScaleResult } from './scale.js';
-import { checkTargets } from './targets.js';
+import { checkTargets, signedPercent } from './targets.js';
 
 export interface Report {
   date: string;
@@ -99,10 +99,21 @@ function loadLine(report: Report): string {
   return `${connections} connections, ${warmupSeconds} s warm-up, ${seconds} s measured per scenario`;
 }
 
+/** What the bare server's second run says about the ratios; empty for a run with one. */
+function driftLine(report: Report): string {
+  const drift = bareDrift(report.http);
+  if (drift === null) return '';
+  const line = `The bare server ran first and again after Intake's scenarios: ${signedPercent(drift)} between the two; every ratio is to their mean.`;
+  return Math.abs(drift) > BARE_DRIFT_LIMIT
+    ? `${line} More than ${BARE_DRIFT_LIMIT * 100}%: the machine's speed changed during the run, so its ratios are uncertain by about as much.`
+    : line;
+}
+
 /** What the terminal shows at the end of a run. */
 export function toTable(report: Report): string {
   const parts = [];
-  if (report.http.length > 0) parts.push(`HTTP (${loadLine(report)})\n${aligned(httpRows(report))}`);
+  if (report.http.length > 0)
+    parts.push([`HTTP (${loadLine(report)})`, aligned(httpRows(report)), driftLine(report)].filter(Boolean).join('\n'));
   if (report.logPages.length > 0) parts.push(`SQLite log per request\n${aligned(logPageRows(report))}`);
   if (report.scale.length > 0) parts.push(`Scale\n${aligned(scaleRows(report))}`);
   if (checkTargets(report).length > 0)
@@ -124,6 +135,7 @@ export function toMarkdown(report: Report): string {
   ];
   if (report.http.length > 0)
     lines.push(`## HTTP`, '', `${loadLine(report)}.`, '', markdownTable(httpRows(report)), '');
+  if (driftLine(report)) lines.push(driftLine(report), '');
   if (report.logPages.length > 0)
     lines.push(
       '## SQLite log per request',

@@ -309,6 +309,24 @@ describe.each(STORES)('collector on %s', (store) => {
       expect(text).not.toContain(content);
     });
 
+    it('multipart/form-data cut off inside a file part, or with a part without a name: 400, and the server goes on', async () => {
+      const type = 'multipart/form-data; boundary=XX';
+      // The closing delimiter's text inside the file's content does not make the form whole.
+      const cut = '--XX\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello --XX-- world';
+      const unnamed = '--XX\r\nContent-Disposition: form-data\r\n\r\nnoname\r\n--XX--\r\n';
+      const unnamedFile = '--XX\r\nContent-Disposition: form-data; filename="a.txt"\r\n\r\nx\r\n--XX--\r\n';
+      for (const [body, detail] of [
+        [cut, 'Invalid multipart body: Unexpected end of form'],
+        [unnamed, 'Invalid multipart body: a part has no name'],
+        [unnamedFile, 'Invalid multipart body: a part has no name'],
+      ] as const) {
+        const res = await post(t, `/collect/upload/${source}`, body, type);
+        expect(res.status).toBe(400);
+        expect(res.json.detail).toBe(detail);
+      }
+      expect((await t.fetch('/health')).status).toBe(200);
+    });
+
     it('text/*: a body that parses as a JSON object is JSON (AWS SNS labels JSON as text/plain)', async () => {
       const sns = '{"Type":"Notification","MessageId":"m-1","Message":"{\\"order\\":1}"}';
       const res = await post(t, `/collect/sns/${source}`, sns, 'text/plain; charset=UTF-8');

@@ -168,15 +168,34 @@ function parseMultipart(contentType: string, body: Buffer): Promise<Fields<strin
       reject(errors.invalidMultipart(error instanceof Error ? error.message : 'unreadable'));
       return;
     }
-    parser.on('field', (name, value) => addField(fields, name, value));
+    let failed = false;
+    const fail = (why: string) => {
+      failed = true;
+      reject(errors.invalidMultipart(why));
+    };
+    const reason = (error: unknown) => (error instanceof Error ? error.message : 'unreadable');
+    // RFC 7578: every part has a name; one without would be stored under no key at all.
+    const named = (name: string | undefined): name is string => (name ? true : (fail('a part has no name'), false));
+    parser.on('field', (name, value) => {
+      if (named(name)) addField(fields, name, value);
+    });
     parser.on('file', (name, stream, info) => {
       let size = 0;
       stream.on('data', (chunk: Buffer) => (size += chunk.length));
-      stream.on('end', () => addField(fields, name, { filename: info.filename ?? '', contentType: info.mimeType, size }));
+      // A form cut off inside a file part ends its stream with an error, which must be ours to
+      // answer (400): unhandled, it would stop the process.
+      stream.on('error', (error) => fail(reason(error)));
+      stream.on('end', () => {
+        if (named(name)) addField(fields, name, { filename: info.filename ?? '', contentType: info.mimeType, size });
+      });
     });
-    parser.on('error', (error) => reject(errors.invalidMultipart(error instanceof Error ? error.message : 'unreadable')));
+    parser.on('error', (error) => fail(reason(error)));
     // RFC 2046: a multipart body holds at least one part.
-    parser.on('close', () => (Object.keys(fields).length > 0 ? resolve(fields) : reject(errors.invalidMultipart('it holds no parts'))));
+    parser.on('close', () => {
+      if (failed) return;
+      if (Object.keys(fields).length > 0) resolve(fields);
+      else fail('it holds no parts');
+    });
     // A body without its closing delimiter was cut short, or is no multipart body at all.
     const boundary = parseMediaType(contentType)?.params.get('boundary');
     if (boundary !== undefined && !body.includes(`--${boundary}--`)) {

@@ -156,6 +156,36 @@ for (const store of STORES) {
         expect(res.body.session.id).toBeNull();
       });
 
+      it('by phone: a caller id that is no number (anonymous) identifies no one', async () => {
+        const id = await t.source({
+          config: { generate_profile: true, identify_profile_by: 'phone', replace_profile_id: 'From' },
+        });
+        const form = 'application/x-www-form-urlencoded';
+        const a = await collect(t, `/collect/call/${id}`, 'From=anonymous', form);
+        const b = await collect(t, `/collect/call/${id}`, 'From=unknown', form);
+        expect([a.status, b.status]).toEqual([200, 200]);
+        // Two callers, not one customer under the hash of an empty number.
+        expect(a.body.profile.id).not.toBe(b.body.profile.id);
+        expect((await t.api('GET', `/api/profiles/${hashedId(KEY, 'phm', '')}`)).status).toBe(404);
+        expect((await profileOf(t, a.body.profile.id)).data).toEqual({});
+      });
+
+      it('by id: a customer id is kept as sent, so one too long or with control characters is refused and quarantined', async () => {
+        const id = await t.source({ config: { replace_profile_id: 'customer.id' } });
+        for (const bad of ['cus\u0000nul', 'tab\there', 'x'.repeat(257)]) {
+          const res = await collect(t, `/collect/order/${id}`, { customer: { id: bad } });
+          expect(res.status).toBe(422);
+          expect(res.body.detail).toBe('The customer id at customer.id must be at most 256 characters without control characters');
+        }
+        const kept = await t.api('GET', `/api/quarantine?source=${id}`);
+        expect(kept.body.items.map((q: any) => q.reason)).toEqual(['INVALID_PROFILE_ID', 'INVALID_PROFILE_ID', 'INVALID_PROFILE_ID']);
+        // The longest one that fits is stored, and read back by its id.
+        const longest = 'y'.repeat(256);
+        const res = await collect(t, `/collect/order/${id}`, { customer: { id: longest } });
+        expect(res.status).toBe(200);
+        expect((await profileOf(t, longest)).id).toBe(longest);
+      });
+
       it('per event: an array body can identify several customers', async () => {
         const id = await t.source({ config: { replace_profile_id: 'customer' } });
         const res = await collect(t, `/collect/order/${id}`, [{ customer: 'multi-1' }, { customer: 'multi-2' }]);
@@ -354,6 +384,85 @@ for (const store of STORES) {
         const other = await t.source();
         const elsewhere = await collect(t, `/collect/loyalty/${other}/${session}-o`, { tier: 'x' });
         expect((await profileOf(t, elsewhere.body.profile.id)).traits).toEqual({});
+      });
+
+      it('mapping targets are checked when saved: segments whole, a real event type and source', async () => {
+        const items = [{ event: 'properties.a', profile: 'traits.a', op: 'set' }];
+        const refused = [
+          { event_type: 'x', items: [{ event: 'properties.s', profile: 'segments.vip', op: 'set' }] },
+          { event_type: 'x', items: [{ event: 'properties.s', profile: 'segments', op: 'increment' }] },
+          { event_type: '   ', items },
+          { event_type: 'x', source: 'Not Valid!!', items },
+          { event_type: 'x', source: '', items },
+        ];
+        for (const body of refused) {
+          const res = await t.api('POST', '/api/mappings', body);
+          expect(res.status, JSON.stringify(body)).toBe(422);
+          expect(typeof res.body.detail).toBe('string');
+        }
+        const created = await t.api('POST', '/api/mappings', { event_type: 'x', source: ' Shop ', items });
+        expect(created.body.source).toBe('shop');
+        expect((await t.api('PATCH', `/api/mappings/${created.body.id}`, { source: '' })).status).toBe(422);
+        expect((await t.api('PATCH', `/api/mappings/${created.body.id}`, { event_type: ' ' })).status).toBe(422);
+        expect((await t.api('DELETE', `/api/mappings/${created.body.id}`)).status).toBe(204);
+      });
+
+      it('segments stay a list of names: set writes one, and a merge joins both lists', async () => {
+        const web = await t.source();
+        expect(
+          (await t.api('POST', '/api/mappings', { event_type: 'tagged', source: web, items: [{ event: 'properties.seg', profile: 'segments', op: 'set' }] }))
+            .status,
+        ).toBe(201);
+        const oldSession = `seg-old-${Date.now()}`;
+        const older = await collect(t, `/collect/identification/${web}/${oldSession}`, { email: { main: 'seg@example.com' } });
+        await collect(t, `/collect/tagged/${web}/${oldSession}`, { seg: 'loyal' });
+        const session = `seg-new-${Date.now()}`;
+        const tagged = await collect(t, `/collect/tagged/${web}/${session}`, { seg: 5 });
+        expect((await profileOf(t, tagged.body.profile.id)).segments).toEqual(['5']);
+        // The e-mail of the older profile: one customer, merged, with the segments of both.
+        const merged = await collect(t, `/collect/identification/${web}/${session}`, { email: { main: 'seg@example.com' } });
+        expect(merged.status).toBe(200);
+        expect(merged.body.profile.id).toBe(older.body.profile.id);
+        expect((await profileOf(t, older.body.profile.id)).segments.sort()).toEqual(['5', 'loyal']);
+      });
+
+      it('a numeric identifier is the same customer as its text', async () => {
+        const web = await t.source();
+        const pk = Date.now();
+        const a = await collect(t, `/collect/identification/${web}/pk-a-${pk}`, { pk });
+        expect((await profileOf(t, a.body.profile.id)).ids).toContain(hashedId(KEY, 'ipk', String(pk)));
+        const b = await collect(t, `/collect/identification/${web}/pk-b-${pk}`, { pk: String(pk) });
+        expect(b.body.profile.id).toBe(a.body.profile.id);
+      });
+
+      it('increment adds numbers and decimal texts, nothing else', async () => {
+        const web = await t.source();
+        await t.api('POST', '/api/mappings', {
+          event_type: 'points',
+          source: web,
+          items: [{ event: 'properties.n', profile: 'stats.points', op: 'increment' }],
+        });
+        const session = `inc-${Date.now()}`;
+        let profileId = '';
+        for (const n of [3, '2.5', true, [5], '0x10', 'ten', ' 1e1 ']) {
+          const res = await collect(t, `/collect/points/${web}/${session}`, { n });
+          expect(res.status).toBe(200);
+          profileId = res.body.profile.id;
+        }
+        expect((await profileOf(t, profileId)).stats.points).toBe(15.5);
+      });
+
+      it('an identity field that is the same once normalised is not changed, nor stamped', async () => {
+        const web = await t.source();
+        const session = `norm-${Date.now()}`;
+        const first = await collect(t, `/collect/identification/${web}/${session}`, { email: { main: 'erin@example.com' } });
+        const before = await profileOf(t, first.body.profile.id);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await collect(t, `/collect/identification/${web}/${session}`, { email: { main: '  ERIN@example.com' } });
+        const after = await profileOf(t, first.body.profile.id);
+        expect(after.data.contact.email.main).toBe('erin@example.com');
+        expect(after.metadata.fields['data.contact.email.main']).toBe(before.metadata.fields['data.contact.email.main']);
+        expect(after.metadata.time.update).toBe(before.metadata.time.update);
       });
 
       it('a profile-less event maps nothing', async () => {

@@ -1,3 +1,4 @@
+import { errors } from '../domain/errors.js';
 import { hashedId, normalizeEmail, normalizePhone, stickySessionId } from '../domain/hashed-id.js';
 import { getPath } from '../domain/json-path.js';
 import { newId, type IdScheme } from '../domain/new-id.js';
@@ -21,24 +22,36 @@ function sessionIdAt(properties: unknown, path: string | null): string | null {
   return id !== null && [...id].length <= 128 && !CONTROL.test(id) ? id : null;
 }
 
+/** The longest customer id taken from a payload: an e-mail address used as an id fits. */
+export const MAX_PROFILE_ID_LENGTH = 256;
+
+/**
+ * The profile a payload value names; null when it names no one (an e-mail or phone that
+ * normalises to nothing, such as a caller id of `anonymous`). A customer id is kept as it is, so
+ * one that no URL or store could carry is refused (422) rather than stored under another id.
+ */
 function claimFor(
   config: WebhookConfig,
   value: string,
   hashKey: string,
   idScheme: IdScheme,
-): { claim: ProfileClaim; sticky: string } {
+): { claim: ProfileClaim; sticky: string } | null {
   switch (config.identifyBy) {
     case 'email': {
       const email = normalizeEmail(value);
+      if (email === '') return null;
       const h = hashedId(hashKey, 'emm', email);
       return { claim: { lookupId: h, create: { id: newId(idScheme), ids: [h], data: { contact: { email: { main: email } } } } }, sticky: h };
     }
     case 'phone': {
       const phone = normalizePhone(value);
+      if (phone === '') return null;
       const h = hashedId(hashKey, 'phm', phone);
       return { claim: { lookupId: h, create: { id: newId(idScheme), ids: [h], data: { contact: { phone: { main: phone } } } } }, sticky: h };
     }
     default:
+      if ([...value].length > MAX_PROFILE_ID_LENGTH || CONTROL.test(value))
+        throw errors.invalidProfileId(config.profilePath ?? '', MAX_PROFILE_ID_LENGTH);
       return { claim: { lookupId: value, create: { id: value, ids: [], data: {} } }, sticky: value };
   }
 }

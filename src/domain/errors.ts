@@ -68,6 +68,13 @@ export const errors = {
   emptyBatch: () => new IntakeError('EMPTY_BATCH', 422, 'A JSON array body must hold at least one event object'),
   batchElementNotObject: (index: number) =>
     new IntakeError('BATCH_ELEMENT_NOT_OBJECT', 422, `Element ${index} of the JSON array body is not an object`),
+  // identity.md §2: a customer id from the payload
+  invalidProfileId: (path: string, max: number) =>
+    new IntakeError(
+      'INVALID_PROFILE_ID',
+      422,
+      `The customer id at ${path} must be at most ${max} characters without control characters`,
+    ),
   bodyTooLarge: (limit: number) =>
     new IntakeError('BODY_TOO_LARGE', 413, `Request body is larger than the limit of ${limit} bytes`),
 
@@ -76,6 +83,15 @@ export const errors = {
     new IntakeError('STORE_UNAVAILABLE', 503, 'Storage is unavailable; retry later', {
       'retry-after': String(STORE_RETRY_AFTER_SECONDS),
     }),
+
+  // A request whose content the store refused, alone (group-commit.ts): retrying cannot help, so
+  // it is quarantined (hardening.md §4) for the operator to replay once the cause is fixed.
+  unstorable: () =>
+    new IntakeError(
+      'UNSTORABLE',
+      422,
+      'The request could not be stored as it is; it is kept in quarantine for the operator',
+    ),
 
   stopping: () =>
     new IntakeError('STOPPING', 503, 'The server is stopping; retry', { 'retry-after': '1', connection: 'close' }),

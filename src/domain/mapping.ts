@@ -24,16 +24,21 @@ export interface Mapping {
   updated: string;
 }
 
-/** Where a mapping may write: never the profile's id, ids or metadata. */
-const WRITABLE = /^(data|traits|stats|interests|consents)\.|^segments(\.|$)/;
+/**
+ * Where a mapping may write: never the profile's id, ids or metadata. `segments` is the profile's
+ * list of segment names, written whole, never a path inside it.
+ */
+const WRITABLE = /^(data|traits|stats|interests|consents)\.|^segments$/;
 
 export function validateMappingItems(items: MappingItem[]): void {
   items.forEach((item, i) => {
     if (!isDotPath(item.event)) throw errors.invalidField(`items/${i}/event must be a dot path into the event`);
     if (!isDotPath(item.profile) || !WRITABLE.test(item.profile))
       throw errors.invalidField(
-        `items/${i}/profile must start with data., traits., stats., interests., consents. or segments`,
+        `items/${i}/profile must start with data., traits., stats., interests., consents. or be segments`,
       );
+    if (item.profile === 'segments' && item.op === 'increment')
+      throw errors.invalidField(`items/${i}: segments is a list of names; increment cannot apply to it`);
   });
 }
 
@@ -45,6 +50,41 @@ export interface MappingResult {
 }
 
 const isMissing = (v: unknown) => v === undefined || v === null || v === '';
+
+/** A decimal number, as JSON writes one or as text (`"12.50"`); not `0x10`, `true` or `[5]`. */
+const DECIMAL = /^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/;
+
+/** The number an `increment` adds, or null when the value is not a number. */
+function amountOf(value: unknown): number | null {
+  const amount = typeof value === 'number' ? value : typeof value === 'string' && DECIMAL.test(value) ? Number(value) : null;
+  return amount !== null && Number.isFinite(amount) ? amount : null;
+}
+
+/** Segment names in a value: a text or number, or the texts and numbers of a list. */
+function segmentNames(value: unknown): string[] {
+  const names = (Array.isArray(value) ? value : [value])
+    .filter((v) => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)))
+    .map((v) => String(v).trim())
+    .filter((v) => v !== '');
+  return [...new Set(names)];
+}
+
+/** The profile's segments as a list of names, whatever an older version of Intake left there. */
+export const segmentsOf = (profile: { segments?: unknown }): string[] =>
+  profile.segments === undefined || profile.segments === null ? [] : segmentNames(profile.segments);
+
+/**
+ * The normalised text of an identity field's value, which its hashed id is made from: texts and
+ * numbers (a numeric `pk` is the same customer as its text); null for anything else, and for a
+ * value that normalises to nothing (a phone of `"anonymous"`), which identifies no one.
+ */
+export function identityText(path: string, value: unknown): string | null {
+  const identity = IDENTITY_FIELDS[path];
+  if (identity === undefined) return null;
+  if (typeof value !== 'string' && !(typeof value === 'number' && Number.isFinite(value))) return null;
+  const text = identity.normalize(String(value));
+  return text === '' ? null : text;
+}
 
 /**
  * Applies mapping items to a profile in place: copies values from the event, stamps
@@ -61,18 +101,30 @@ export function applyMapping(
   const result: MappingResult = { changed: false, hashedIds: [] };
   const target = profile as unknown as Record<string, unknown>;
   for (const item of items) {
-    const value = getPath(event, item.event);
+    let value = getPath(event, item.event);
     if (isMissing(value)) continue;
+    const identity = IDENTITY_FIELDS[item.profile];
+    if (identity !== undefined) {
+      // Compared, stored and hashed normalised: `" ANN@x.com"` over `ann@x.com` changes nothing.
+      const text = identityText(item.profile, value);
+      if (text === null) continue;
+      if (typeof value === 'string') value = text;
+    }
     const current = getPath(target, item.profile);
     let next: unknown;
     switch (item.op) {
       case 'set':
-        next = value;
+        next = item.profile === 'segments' ? segmentNames(value) : value;
         break;
       case 'set_if_missing':
-        next = isMissing(current) ? value : current;
+        if (item.profile === 'segments') next = segmentsOf(profile).length === 0 ? segmentNames(value) : current;
+        else next = isMissing(current) ? value : current;
         break;
       case 'append': {
+        if (item.profile === 'segments') {
+          next = [...new Set([...segmentsOf(profile), ...segmentNames(value)])];
+          break;
+        }
         const list = Array.isArray(current) ? [...current] : isMissing(current) ? [] : [current];
         for (const v of Array.isArray(value) ? value : [value])
           if (!list.some((x) => JSON.stringify(x) === JSON.stringify(v))) list.push(v);
@@ -80,8 +132,8 @@ export function applyMapping(
         break;
       }
       case 'increment': {
-        const amount = typeof value === 'number' ? value : Number(value);
-        if (!Number.isFinite(amount)) continue;
+        const amount = amountOf(value);
+        if (amount === null) continue;
         next = (typeof current === 'number' ? current : 0) + amount;
         break;
       }
@@ -92,11 +144,9 @@ export function applyMapping(
     const fields = (profile.metadata.fields ??= {});
     Object.defineProperty(fields, item.profile, { value: time, enumerable: true, writable: true, configurable: true });
     result.changed = true;
-    const identity = IDENTITY_FIELDS[item.profile];
-    if (identity !== undefined && typeof next === 'string' && next.trim() !== '') {
-      const normalised = identity.normalize(next);
-      if (normalised !== next) setPath(target, item.profile, normalised);
-      const id = hashedId(hashKey, identity.prefix, normalised);
+    const text = identityText(item.profile, next);
+    if (identity !== undefined && text !== null) {
+      const id = hashedId(hashKey, identity.prefix, text);
       if (!profile.ids.includes(id)) {
         profile.ids.push(id);
         result.hashedIds.push(id);
@@ -109,7 +159,7 @@ export function applyMapping(
 
 /**
  * Every hashed id `applyMapping` may add to a profile for this event, whatever the profile holds:
- * the identity fields its items would set to a text. A superset of `hashedIds` (an item that
+ * the identity fields its items would set (`identityText`). A superset of `hashedIds` (an item that
  * changes nothing adds none), known before any profile is read, so that a store can lock what a
  * batch will look up before it looks.
  */
@@ -118,8 +168,8 @@ export function mappedIdentityIds(event: Record<string, unknown>, items: readonl
   for (const item of items) {
     const identity = IDENTITY_FIELDS[item.profile];
     if (identity === undefined || item.op === 'append' || item.op === 'increment') continue;
-    const value = getPath(event, item.event);
-    if (typeof value === 'string' && value.trim() !== '') ids.push(hashedId(hashKey, identity.prefix, identity.normalize(value)));
+    const text = identityText(item.profile, getPath(event, item.event));
+    if (text !== null) ids.push(hashedId(hashKey, identity.prefix, text));
   }
   return ids;
 }

@@ -1,3 +1,5 @@
+import { segmentsOf } from './mapping.js';
+
 /** The customer (collector.md §6). `data`, `traits` … stay empty until mapping fills them. */
 export interface Profile {
   id: string;
@@ -91,7 +93,7 @@ export function mergeProfiles(a: Profile, b: Profile, now: string): { survivor: 
     stats: fillMissing(older.stats, newer.stats),
     interests: fillMissing(older.interests, newer.interests),
     consents: fillMissing(older.consents, newer.consents),
-    segments: [...new Set([...older.segments, ...newer.segments])],
+    segments: [...new Set([...segmentsOf(older), ...segmentsOf(newer)])],
   };
   return { survivor, absorbed: newer };
 }

@@ -5,7 +5,7 @@ import { errors } from '../domain/errors.js';
 import { normalizeEventType } from '../domain/event-type.js';
 import { EVENT_TYPE_CATALOGUE } from '../domain/event-type-catalogue.js';
 import { MAPPING_OPS, validateMappingItems, type Mapping, type MappingItem } from '../domain/mapping.js';
-import { normalizeSourceId } from '../domain/source.js';
+import { normalizeSourceId, SOURCE_ID_PATTERN } from '../domain/source.js';
 import type { Store } from '../store/store.js';
 import { bearerAuth } from './auth.js';
 import { errorResponses, idParamSchema, listSchema } from './schemas.js';
@@ -53,6 +53,24 @@ interface MappingBody {
 
 const security = [{ bearer: [] }];
 
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const SOURCE_ID = new RegExp(SOURCE_ID_PATTERN);
+
+/** The event type a mapping applies to, as the collector stores types; 422 for one no event can have. */
+function mappedEventType(raw: string): string {
+  const type = normalizeEventType(raw);
+  if (type === '' || CONTROL.test(type)) throw errors.invalidField('event_type must be an event type: not blank, no control characters');
+  return type;
+}
+
+/** The source a mapping is limited to (null: any); 422 for an id no source can have. */
+function mappedSource(raw: string | null | undefined): string | null {
+  if (raw == null) return null;
+  const id = normalizeSourceId(raw);
+  if (!SOURCE_ID.test(id)) throw errors.invalidField('source must be a source id (a-z 0-9 . _ : -, 1–128) or null for any source');
+  return id;
+}
+
 /** The event-type catalogue and custom event-to-profile mappings (identity.md §3). */
 export async function mappingRoutes(
   app: FastifyInstance,
@@ -98,8 +116,8 @@ export async function mappingRoutes(
       const now = new Date().toISOString();
       const mapping: Mapping = {
         id,
-        event_type: normalizeEventType(body.event_type),
-        source: body.source == null ? null : normalizeSourceId(body.source),
+        event_type: mappedEventType(body.event_type),
+        source: mappedSource(body.source),
         enabled: body.enabled ?? true,
         items: body.items,
         created: now,
@@ -161,8 +179,8 @@ export async function mappingRoutes(
       if (patch.items !== undefined) validateMappingItems(patch.items);
       const updated: Mapping = {
         ...mapping,
-        ...(patch.event_type !== undefined ? { event_type: normalizeEventType(patch.event_type) } : {}),
-        ...(patch.source !== undefined ? { source: patch.source === null ? null : normalizeSourceId(patch.source) } : {}),
+        ...(patch.event_type !== undefined ? { event_type: mappedEventType(patch.event_type) } : {}),
+        ...(patch.source !== undefined ? { source: mappedSource(patch.source) } : {}),
         ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
         ...(patch.items !== undefined ? { items: patch.items } : {}),
         updated: new Date().toISOString(),

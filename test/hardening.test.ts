@@ -2,8 +2,11 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STORES, startTestServer, type TestServer } from './helpers.js';
+import { STORES, startTestServer, type StoreKind, type TestServer } from './helpers.js';
 
 const hex = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest('hex');
 const b64 = (key: string | Buffer, data: string, alg = 'sha256') => createHmac(alg, key).update(data).digest('base64');
@@ -19,6 +22,30 @@ const storedFor = async (t: TestServer, source: string) =>
   (await t.api('GET', `/api/events?source=${source}&limit=1000`)).body.items as any[];
 const quarantined = async (t: TestServer, source: string) =>
   (await t.api('GET', `/api/quarantine?source=${source}`)).body.items as any[];
+
+/**
+ * Writes a profile row straight into the server's database, as a damaged or hand-edited store
+ * could hold it: the collector's own code then fails on the requests that read it.
+ */
+async function writeProfileRow(t: TestServer, store: StoreKind, id: string, doc: string): Promise<void> {
+  if (store === 'sqlite') {
+    const db = new Database(join(t.dataDir, 'intake.sqlite'));
+    try {
+      db.pragma('busy_timeout = 3000');
+      db.prepare('INSERT INTO profiles (id, doc) VALUES (?, ?)').run(id, doc);
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  const client = new pg.Client({ connectionString: t.config.databaseUrl! });
+  await client.connect();
+  try {
+    await client.query('INSERT INTO profiles (id, doc) VALUES ($1, $2)', [id, doc]);
+  } finally {
+    await client.end();
+  }
+}
 
 for (const store of STORES) {
   describe(`hardening on ${store}`, () => {
@@ -222,6 +249,18 @@ for (const store of STORES) {
         expect(await storedFor(t, b)).toHaveLength(1);
       });
 
+      it('a delivery id with control characters is a key like any other', async () => {
+        const source = await t.source({ config: { idempotency: { from: ['query:delivery'] } } });
+        const first = await send(t, `/collect/x/${source}?delivery=a%00b`, '{}');
+        const retry = await send(t, `/collect/x/${source}?delivery=a%00b`, '{}');
+        expect([first.status, retry.status]).toEqual([200, 200]);
+        expect(retry.headers.get('idempotent-replayed')).toBe('true');
+        expect(retry.body.events).toEqual(first.body.events);
+        const other = await send(t, `/collect/x/${source}?delivery=a%01b`, '{}');
+        expect(other.headers.get('idempotent-replayed')).toBeNull();
+        expect(await storedFor(t, source)).toHaveLength(2);
+      });
+
       it('concurrent duplicates store once and all answer with the same event ids', async () => {
         const source = await t.source();
         const key = randomUUID();
@@ -347,6 +386,23 @@ for (const store of STORES) {
         });
         expect(retry.headers.get('idempotent-replayed')).toBe('true');
         expect(await storedFor(t, source)).toHaveLength(1);
+      });
+
+      it('a request the store fails on fails alone: 422 and quarantined, the requests committed with it stored', async () => {
+        const source = await t.source({ config: { replace_profile_id: 'customer' } });
+        const broken = `broken-${randomUUID()}`;
+        // A profile without its metadata: counting a visit on it fails in Intake's own code.
+        await writeProfileRow(t, store, broken, JSON.stringify({ id: broken }));
+        const customers = Array.from({ length: 41 }, (_, i) => (i === 20 ? broken : `fine-${i}-${randomUUID()}`));
+        const answers = await Promise.all(customers.map((customer) => send(t, `/collect/order/${source}`, JSON.stringify({ customer }))));
+        expect(answers.map((a) => a.status)).toEqual(customers.map((c) => (c === broken ? 422 : 200)));
+        expect(answers[20]!.body.detail).toBe('The request could not be stored as it is; it is kept in quarantine for the operator');
+        const stored = await storedFor(t, source);
+        expect(stored.map((e) => e.profile.id).sort()).toEqual(customers.filter((c) => c !== broken).sort());
+        const [item] = await quarantined(t, source);
+        expect(item).toMatchObject({ source, reason: 'UNSTORABLE' });
+        const kept = (await t.api('GET', `/api/quarantine/${item.id}`)).body;
+        expect(JSON.parse(kept.body_text)).toEqual({ customer: broken });
       });
 
       it('delete drops one; unknown ids are 404', async () => {

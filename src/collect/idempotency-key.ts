@@ -8,11 +8,17 @@ import { parseQuery } from './parse-query.js';
 const DELIVERY_HEADERS = ['idempotency-key', 'webhook-id', 'x-github-delivery', 'x-shopify-webhook-id'];
 
 const MAX_KEY_LENGTH = 256;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
+/**
+ * A delivery id as a key: trimmed, at most 256 characters. One with control characters (a query's
+ * `%00`, which PostgreSQL cannot keep in a text) is kept as its hash, the same on both stores.
+ */
 function usable(value: unknown): string | null {
   if (typeof value !== 'string' && typeof value !== 'number') return null;
   const text = String(value).trim();
-  return text === '' || text.length > MAX_KEY_LENGTH ? null : text;
+  if (text === '' || text.length > MAX_KEY_LENGTH) return null;
+  return CONTROL.test(text) ? `sha256:${createHash('sha256').update(text).digest('hex')}` : text;
 }
 
 /**

@@ -24,6 +24,7 @@ export class GroupCommitter<I, O> {
     private readonly maxBatch: number,
     private readonly onFlushed: (size: number, seconds: number) => void = () => undefined,
     private readonly maxInFlight = 1,
+    private readonly isolate: (error: unknown) => boolean = () => false,
   ) {}
 
   submit(item: I): Promise<O> {
@@ -60,12 +61,26 @@ export class GroupCommitter<I, O> {
       this.onFlushed(batch.length, Number(process.hrtime.bigint() - started) / 1e9);
       batch.forEach((w, i) => w.resolve(outs[i] as O));
     } catch (error) {
-      for (const w of batch) w.reject(error);
+      if (batch.length > 1 && this.isolate(error)) await this.oneByOne(batch);
+      else for (const w of batch) w.reject(error);
     } finally {
       this.inFlight--;
     }
     if (this.queue.length > 0) void this.flush();
     else if (this.inFlight === 0) this.notifyIdle();
+  }
+
+  private async oneByOne(batch: Waiter<I, O>[]): Promise<void> {
+    for (const w of batch) {
+      const started = process.hrtime.bigint();
+      try {
+        const [out] = await this.flushBatch([w.item]);
+        this.onFlushed(1, Number(process.hrtime.bigint() - started) / 1e9);
+        w.resolve(out as O);
+      } catch (error) {
+        w.reject(error);
+      }
+    }
   }
 
   private notifyIdle(): void {

@@ -1,3 +1,4 @@
+import { IntakeError } from '../domain/errors.js';
 import type { JsonText } from '../domain/json-text.js';
 import type { RequestInfo } from '../domain/event.js';
 import type { MappingItem, Mapping } from '../domain/mapping.js';
@@ -185,3 +186,18 @@ export interface StoreLogger {
   /** A group commit finished: how many requests it held and how long it took. */
   committed?(size: number, seconds: number): void;
 }
+
+/**
+ * Whether a failed commit failed on what its units hold rather than on the store: a fault of
+ * Intake's own code on some data (`TypeError`, `RangeError`), or a refusal the database names by
+ * `isContentCode` (a value it cannot hold). Anything else (a lost connection, a full disk, a lock
+ * held too long) is the store being unavailable, and a retry may succeed.
+ */
+export function failedOnContent(error: unknown, isContentCode: (code: string) => boolean): boolean {
+  if (error instanceof TypeError || error instanceof RangeError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && isContentCode(code);
+}
+
+/** The error a store answers a unit with when it failed on its content alone (errors.unstorable). */
+export const isUnstorable = (error: unknown): boolean => error instanceof IntakeError && error.code === 'UNSTORABLE';

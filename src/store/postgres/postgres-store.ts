@@ -11,6 +11,7 @@ import { GroupCommitter } from '../group-commit.js';
 import { planBatch, type BatchLookup, type BatchWrites } from '../plan-batch.js';
 import type { QuarantineEntry, QuarantineQuery, QuarantineSummary, StoredResponse } from '../store.js';
 import { claimantsOf, keyScope, withIdempotency, type Claim } from '../idempotency.js';
+import { failedOnContent, isUnstorable } from '../store.js';
 import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store, StoreLogger } from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
 import { run, transaction, withClient, type Transaction } from './transaction.js';
@@ -35,6 +36,8 @@ const LOOKUP_LOCK_SEED = 2;
 /** Times a batch that deadlocked is tried again before it answers 503 (finding 33). */
 const DEADLOCK_RETRIES = 3;
 const DEADLOCK_DETECTED = '40P01';
+/** SQLSTATE classes of a value the database refuses: data exception, integrity, program limit. */
+const CONTENT_CLASSES = new Set(['22', '23', '54']);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -373,6 +376,7 @@ export class PostgresStore implements Store {
       MAX_BATCH,
       (size, seconds) => this.logger.committed?.(size, seconds),
       MAX_IN_FLIGHT,
+      isUnstorable,
     );
   }
 
@@ -398,10 +402,10 @@ export class PostgresStore implements Store {
       // It takes no locks: it does not wait for its turn, and passes the turn on once the batch
       // before it holds its locks.
       void turn.previous.then(turn.done);
-      return this.unavailableOnError('commit failed', () => this.insertSessionless(units));
+      return this.commitOrRefuse(() => this.insertSessionless(units));
     }
     try {
-      return await this.unavailableOnError('commit failed', async () => {
+      return await this.commitOrRefuse(async () => {
         // Waited for before taking a connection: a batch waiting for its turn never holds one
         // that the batch ahead of it needs, even with a pool of one.
         await turn.previous;
@@ -904,6 +908,25 @@ export class PostgresStore implements Store {
       const result = await run<{ doc: string }>(this.pool, sql, args);
       return result.rows.map((r) => r.doc);
     });
+  }
+
+  /**
+   * A batch that failed on what a unit holds (a text PostgreSQL cannot hold, a value too large for
+   * an index, a fault of Intake's own code on it) is refused as unstorable, and the committer tries
+   * its units one by one (group-commit.ts); any other failure is the store being unavailable.
+   */
+  private async commitOrRefuse<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof IntakeError) throw error;
+      if (!failedOnContent(error, (code) => CONTENT_CLASSES.has(code.slice(0, 2)))) {
+        this.logger.error({ cause: (error as Error).message }, 'commit failed');
+        throw errors.storeUnavailable();
+      }
+      this.logger.error({ cause: (error as Error).message }, 'commit refused what a request holds');
+      throw errors.unstorable();
+    }
   }
 
   /** Database failures reach the caller as "unavailable" (503), with the cause in the log. */

@@ -8,6 +8,7 @@ import type { Mapping } from '../../domain/mapping.js';
 import type { Profile } from '../../domain/profile.js';
 import { newSource, patchSource, type Source, type SourceInput, type SourcePatch } from '../../domain/source.js';
 import { GroupCommitter } from '../group-commit.js';
+import { isUnstorable } from '../store.js';
 import type {
   CollectOutcome,
   CollectUnit,
@@ -72,8 +73,12 @@ export class SqliteStore implements Store {
     // Checkpoints are the writer thread's (writer-worker.ts); one here would stop the event loop.
     this.db.pragma('wal_autocheckpoint = 0');
     migrate(this.db);
-    this.committer = new GroupCommitter((units) => this.writeBatch(units), MAX_BATCH, (size, seconds) =>
-      this.logger.committed?.(size, seconds),
+    this.committer = new GroupCommitter(
+      (units) => this.writeBatch(units),
+      MAX_BATCH,
+      (size, seconds) => this.logger.committed?.(size, seconds),
+      1,
+      isUnstorable,
     );
     this.statements = {
       event: this.db.prepare<[string], string>('SELECT doc FROM events WHERE id = ?').pluck(),
@@ -139,7 +144,10 @@ export class SqliteStore implements Store {
     const inflight = this.inflight;
     this.inflight = null;
     if (reply.ok) inflight?.resolve(reply.outcomes);
-    else {
+    else if (reply.content) {
+      this.logger.error({ cause: reply.message }, 'commit refused what a request holds');
+      inflight?.reject(errors.unstorable());
+    } else {
       this.logger.error({ cause: reply.message }, 'commit failed');
       inflight?.reject(errors.storeUnavailable());
     }

@@ -6,12 +6,16 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { createCollectWriter } from './collect-writer.js';
 import { openDatabase } from './schema.js';
-import type { CollectUnit } from '../store.js';
+import { failedOnContent, type CollectUnit } from '../store.js';
 
 export type WriterRequest = { id: number; units: CollectUnit[] };
 export type WriterReply =
   | { id: number; ok: true; outcomes: Awaited<ReturnType<ReturnType<typeof createCollectWriter>>> }
-  | { id: number; ok: false; message: string };
+  /** `content`: the batch failed on what a unit holds, not on the database (store.ts). */
+  | { id: number; ok: false; message: string; content: boolean };
+
+/** SQLite's refusals of a value (too big, a constraint, a type), as opposed to the file's failures. */
+const CONTENT_CODES = /^SQLITE_(TOOBIG|CONSTRAINT|MISMATCH|RANGE)/;
 
 const port = parentPort;
 if (port === null) throw new Error('writer-worker must run as a worker thread');
@@ -41,7 +45,12 @@ port.on('message', async (request: WriterRequest | { close: true }) => {
   try {
     reply = { id: request.id, ok: true, outcomes: await applyBatch(request.units) };
   } catch (error) {
-    reply = { id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) };
+    reply = {
+      id: request.id,
+      ok: false,
+      message: error instanceof Error ? error.message : String(error),
+      content: failedOnContent(error, (code) => CONTENT_CODES.test(code)),
+    };
   }
   replies.postMessage(reply);
   Atomics.store(answered, 0, 1);

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -244,6 +245,50 @@ describe('Configuration', () => {
     expect(existsSync(join(dataDir, 'intake.sqlite'))).toBe(true);
     expect(existsSync(join(dataDir, 'not-this-one'))).toBe(false);
     expect(await server.stop()).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('Secrets in the log', () => {
+  it('a ?token= is never logged, however its name is spelled', async () => {
+    const dataDir = newDir();
+    const server = await serve(dataDir, ['--log-level', 'debug', '--admin-token', 'log-token-0123456789']);
+    const token = 'log-token-0123456789';
+    const secret = 'SECRET-TOKEN-0123456789';
+    const created = await api(server, token, 'POST', '/api/sources', {
+      id: 'tk',
+      name: 'T',
+      config: { verify: { scheme: 'token', secrets: [secret] } },
+    });
+    expect(created.status).toBe(201);
+    for (const query of [`token=${secret}`, `%74oken=${secret}&page=1`, `a=1&TOKEN=${secret}`, `%74%6Fken=${secret}`]) {
+      const res = await fetch(`${server.url}/collect/pv/tk?${query}`);
+      expect([200, 401], query).toContain(res.status);
+    }
+    expect(await server.stop()).toEqual({ code: 0, signal: null });
+    expect(server.stdout()).toContain('[redacted]');
+    expect(server.stdout()).not.toContain(secret);
+  });
+});
+
+describe('A sender that hangs up', () => {
+  it('in the middle of its body is no server error in the log', async () => {
+    const dataDir = newDir();
+    const server = await serve(dataDir, ['--log-level', 'info', '--admin-token', 'hangup-token-0123456789']);
+    expect((await api(server, 'hangup-token-0123456789', 'POST', '/api/sources', { id: 'hang', name: 'H' })).status).toBe(201);
+    const { hostname, port } = new URL(server.url);
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => {
+        socket.write('POST /collect/x/hang HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"half":');
+        setTimeout(() => socket.destroy(), 200);
+      });
+      socket.on('close', () => resolve());
+      socket.on('error', reject);
+    });
+    // The server goes on, and says nothing of an unhandled error or a stack.
+    expect((await post(server, '/collect/x/hang', { whole: true })).status).toBe(200);
+    expect(await server.stop()).toEqual({ code: 0, signal: null });
+    expect(server.stdout()).not.toContain('unhandled error');
+    expect(server.stdout()).not.toContain('"level":50');
   });
 });
 

@@ -81,3 +81,18 @@ export function withoutQueryParam(query: string, name: string): string {
     .filter((pair) => decodeComponent(pair.split('=', 1)[0] as string) !== name)
     .join('&');
 }
+
+/**
+ * The raw query string with the value of one parameter, however its name is spelled
+ * (`%74oken`, `TOKEN`), replaced by `[redacted]`: for log lines, which must never carry a secret.
+ */
+export function redactQueryParam(query: string, name: string): string {
+  return query
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const key = eq === -1 ? pair : pair.slice(0, eq);
+      return decodeComponent(key).toLowerCase() === name ? `${key}=[redacted]` : pair;
+    })
+    .join('&');
+}

@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { CollectDeps } from '../collect/collect.js';
 import { RateLimiter } from '../collect/rate-limiter.js';
-import { parseQuery } from '../collect/parse-query.js';
+import { parseQuery, redactQueryParam } from '../collect/parse-query.js';
 import type { SourceCache } from '../collect/source-cache.js';
 import type { Config } from '../config.js';
 import { errors } from '../domain/errors.js';
@@ -72,6 +72,12 @@ function closeConnectionsWhenStopping(app: FastifyInstance): void {
   });
 }
 
+/** A request's URL for the log: the path, and the query without a `?token=` value. */
+function redactedUrl(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : `${url.slice(0, q + 1)}${redactQueryParam(url.slice(q + 1), 'token')}`;
+}
+
 /** The HTTP server: collector routes, management API and its event stream, admin page, health and the OpenAPI document. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -84,7 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       serializers: {
         req: (request) => ({
           method: request.method,
-          url: request.url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]'),
+          url: redactedUrl(request.url),
           remoteAddress: request.ip,
         }),
       },

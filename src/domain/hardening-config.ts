@@ -31,7 +31,7 @@ export interface HardeningConfig {
 
 export const HARDENING_KEYS = ['verify', 'idempotency', 'max_body_bytes', 'rate_limit'];
 
-const DEFAULT_WINDOW_S = 7 * 24 * 3600;
+export const DEFAULT_WINDOW_S = 7 * 24 * 3600;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function onlyKeys(where: string, value: Record<string, unknown>, keys: readonly string[]): void {
@@ -146,12 +146,26 @@ export function maskConfigSecrets(config: Config): Config {
 
 /**
  * A changed config that sends back a secret's mask (as read from the API) keeps that secret, so
- * editing other options never needs the secrets again.
+ * editing other options never needs the secrets again. Masks are not unique (two secrets ending
+ * alike, or short ones, mask the same): the list sent back whole, as read, keeps each secret in
+ * its place; a mask that could stand for several secrets otherwise, or for none, is a 422 rather
+ * than a guess that would swap or drop a secret.
  */
 export function keepMaskedSecrets(next: Config, previous: Config): Config {
   const given = secretsOf(next);
   const known = secretsOf(previous);
-  if (given === null || known === null) return next;
-  const resolved = given.map((s) => known.find((k) => maskSecret(k) === s && k !== s) ?? s);
+  if (given === null) return next;
+  const masks = (known ?? []).map(maskSecret);
+  const asRead = known !== null && given.length === known.length && given.every((s, i) => s === masks[i] || s === known[i]);
+  const resolved = given.map((s, i) => {
+    if (asRead) return known[i] as string;
+    if (known?.includes(s)) return s;
+    const matches = (known ?? []).filter((_, k) => masks[k] === s);
+    if (matches.length === 1) return matches[0] as string;
+    if (matches.length > 1)
+      throw errors.invalidField(`config.verify.secrets[${i}] is the mask of several secrets; send the secret itself`);
+    if (s.includes('…')) throw errors.invalidField(`config.verify.secrets[${i}] is the mask of no current secret; send the secret itself`);
+    return s;
+  });
   return { ...next, verify: { ...(next.verify as Config), secrets: resolved } };
 }

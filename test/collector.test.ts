@@ -355,6 +355,14 @@ describe.each(STORES)('collector on %s', (store) => {
       }
     });
 
+    it('text/* in windows-1252 (or iso-8859-1, latin1, us-ascii, as the web reads them): € and curly quotes kept', async () => {
+      const bytes = Buffer.from([0x80, 0x20, 0x93, 0x68, 0x69, 0x94, 0x20, 0xe9, 0x20, 0x81]);
+      for (const charset of ['windows-1252', 'ISO-8859-1', 'latin1', 'us-ascii']) {
+        const res = await post(t, `/collect/text/${source}`, bytes, `text/plain; charset=${charset}`);
+        expect(await propertiesOf(t, res), charset).toEqual({ body: '\u20ac \u201chi\u201d \u00e9 \u0081' });
+      }
+    });
+
     it('no Content-Type: JSON when the body parses as a JSON object or array, else {"body": "<the text>"}', async () => {
       const json = await post(t, `/collect/bare/${source}`, '{"a":{"b":[1,2]}}');
       expect(await propertiesOf(t, json)).toEqual({ a: { b: [1, 2] } });

@@ -185,6 +185,33 @@ for (const store of STORES) {
         expect((await send(t, `/collect/push/${created.body.id}`, body, signed)).status).toBe(200);
       });
 
+      it('masks that stand for several secrets: the list as read keeps each in place, a lone one is a 422', async () => {
+        const sign = (secret: string) => ({ 'x-hub-signature-256': `sha256=${hex(secret, body)}` });
+        const created = await t.api('POST', '/api/sources', {
+          name: 'rot',
+          config: { verify: { scheme: 'github', secrets: ['rotation-old-2024', 'rotation-new-2024', 'alpha-one', 'bravo-two'] } },
+        });
+        const id = created.body.id;
+        const read = (await t.api('GET', `/api/sources/${id}`)).body;
+        expect(read.config.verify.secrets).toEqual(['…2024', '…2024', '…', '…']);
+        // Sent back as read, with another option changed: all four still verify.
+        const kept = await t.api('PATCH', `/api/sources/${id}`, { config: { verify: { ...read.config.verify, tolerance_s: 60 } } });
+        expect(kept.status).toBe(200);
+        for (const secret of ['rotation-old-2024', 'rotation-new-2024', 'alpha-one', 'bravo-two'])
+          expect((await send(t, `/collect/push/${id}`, body, sign(secret))).status, secret).toBe(200);
+        // Which of the two ending in 2024 is meant? Not a guess: a 422, and nothing changes.
+        const ambiguous = await t.api('PATCH', `/api/sources/${id}`, { config: { verify: { scheme: 'github', secrets: ['…2024'] } } });
+        expect(ambiguous.status).toBe(422);
+        expect(ambiguous.body.detail).toBe('config.verify.secrets[0] is the mask of several secrets; send the secret itself');
+        const unknown = await t.api('PATCH', `/api/sources/${id}`, { config: { verify: { scheme: 'github', secrets: ['…9999'] } } });
+        expect(unknown.status).toBe(422);
+        expect((await send(t, `/collect/push/${id}`, body, sign('rotation-new-2024'))).status).toBe(200);
+        // Dropping the old secret is done by sending the new one itself.
+        expect((await t.api('PATCH', `/api/sources/${id}`, { config: { verify: { scheme: 'github', secrets: ['rotation-new-2024'] } } })).status).toBe(200);
+        expect((await send(t, `/collect/push/${id}`, body, sign('rotation-old-2024'))).status).toBe(401);
+        expect((await send(t, `/collect/push/${id}`, body, sign('rotation-new-2024'))).status).toBe(200);
+      });
+
       it('refuses a bad verify config when the source is saved', async () => {
         for (const verify of [{ scheme: 'md5', secrets: ['x'] }, { scheme: 'github', secrets: [] }, { scheme: 'hmac', secrets: ['x'] }, { scheme: 'basic', secrets: ['nocolon'] }]) {
           const res = await t.api('POST', '/api/sources', { name: 's', config: { verify } });
@@ -238,6 +265,16 @@ for (const store of STORES) {
         await send(t, `/collect/x/${off}`, '{}', { 'idempotency-key': 'same' });
         await send(t, `/collect/x/${off}`, '{}', { 'idempotency-key': 'same' });
         expect(await storedFor(t, off)).toHaveLength(2);
+      });
+
+      it('content mode: a GET pixel is the same delivery only with the same query', async () => {
+        const source = await t.source({ config: { idempotency: { mode: 'content' } } });
+        const a = await t.fetch(`/collect/pv/${source}?a=1`);
+        const b = await t.fetch(`/collect/pv/${source}?a=2`);
+        const again = await t.fetch(`/collect/pv/${source}?a=2`);
+        expect([a.headers.get('idempotent-replayed'), b.headers.get('idempotent-replayed')]).toEqual([null, null]);
+        expect(again.headers.get('idempotent-replayed')).toBe('true');
+        expect(await storedFor(t, source)).toHaveLength(2);
       });
 
       it('keys are scoped to the source', async () => {
@@ -309,6 +346,40 @@ for (const store of STORES) {
         const corrupt = await sendBytes(`/collect/x/${source}`, Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' });
         expect(corrupt.status).toBe(400);
         expect(await corrupt.json()).toEqual({ detail: 'Invalid gzip body' });
+      });
+
+      it('a body in an unknown or broken Content-Encoding is quarantined as it came', async () => {
+        const source = await t.source();
+        const zstdish = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x01, 0x02, 0x03]);
+        const unknown = await sendBytes(`/collect/x/${source}`, zstdish, { 'content-encoding': 'zstd' });
+        expect(unknown.status).toBe(415);
+        expect(await unknown.json()).toEqual({ detail: 'Unsupported content encoding zstd' });
+        // Half a gzip stream: the bytes that arrived are kept, not what would have decoded.
+        const cut = gzipSync(Buffer.from(JSON.stringify({ pad: 'y'.repeat(5000) }))).subarray(0, 40);
+        expect((await sendBytes(`/collect/x/${source}`, cut, { 'content-encoding': 'gzip' })).status).toBe(400);
+        const items = await quarantined(t, source);
+        expect(items.map((q) => q.reason)).toEqual(['INVALID_ENCODING', 'UNSUPPORTED_ENCODING']);
+        const kept = await Promise.all(items.map(async (q) => Buffer.from((await t.api('GET', `/api/quarantine/${q.id}`)).body.body, 'base64')));
+        expect(kept).toEqual([cut, zstdish]);
+        // A replay reads it as the collector would, and refuses it the same way.
+        const replay = await t.api('POST', `/api/quarantine/${items[0].id}/replay`);
+        expect(replay).toMatchObject({ status: 400, body: { detail: 'Invalid gzip body' } });
+        expect(await storedFor(t, source)).toEqual([]);
+      });
+
+      it('a quarantined gzip body replays decompressed', async () => {
+        const source = await verified({ scheme: 'github', secrets: ['gz-old'] });
+        const payload = gzipSync(Buffer.from('{"zipped":true}'));
+        const res = await sendBytes(`/collect/x/${source}`, payload, {
+          'content-encoding': 'gzip',
+          'x-hub-signature-256': `sha256=${hex('gz-new', '{"zipped":true}')}`,
+        });
+        expect(res.status).toBe(401);
+        const [item] = await quarantined(t, source);
+        await t.api('PATCH', `/api/sources/${source}`, { config: { verify: { scheme: 'github', secrets: ['gz-new'] } } });
+        const replay = await t.api('POST', `/api/quarantine/${item.id}/replay`);
+        expect(replay.status).toBe(200);
+        expect((await t.api('GET', `/api/events/${replay.body.events[0]}`)).body.properties).toEqual({ zipped: true });
       });
 
       it('JSON nested deeper than 64 or with more than 10,000 keys: 422', async () => {
@@ -403,6 +474,67 @@ for (const store of STORES) {
         expect(item).toMatchObject({ source, reason: 'UNSTORABLE' });
         const kept = (await t.api('GET', `/api/quarantine/${item.id}`)).body;
         expect(JSON.parse(kept.body_text)).toEqual({ customer: broken });
+      });
+
+      it('a ?token= is not kept; a request refused after its token passed replays without it', async () => {
+        const secret = 'tok-quarantine-0123456789';
+        const source = await verified({ scheme: 'token', secrets: [secret] }, { replace_profile_id: 'customer' });
+        // Its token passes; the source's config then takes a text no id can be for the customer id.
+        const refused = await send(t, `/collect/x/${source}?a=1&token=${secret}`, JSON.stringify({ customer: 'x'.repeat(300), name: 'ann' }));
+        expect(refused.status).toBe(422);
+        const wrong = await send(t, `/collect/x/${source}?%74oken=wrong-${secret}`, '{}');
+        expect(wrong.status).toBe(401);
+        const items = await quarantined(t, source);
+        expect(items.map((q) => [q.reason, q.query, q.verified])).toEqual([
+          ['SIGNATURE_FAILED', '', false],
+          ['INVALID_PROFILE_ID', 'a=1', true],
+        ]);
+        const listed = JSON.stringify((await t.api('GET', `/api/quarantine?source=${source}`)).body);
+        const shown = JSON.stringify((await t.api('GET', `/api/quarantine/${items[1].id}`)).body);
+        expect(listed + shown).not.toContain(secret);
+        // The sender whose token failed cannot be vouched for without it: it stays.
+        expect((await t.api('POST', `/api/quarantine/${items[0].id}/replay`)).status).toBe(401);
+        // The operator fixes the path; the request whose token passed is stored.
+        const read = (await t.api('GET', `/api/sources/${source}`)).body;
+        expect((await t.api('PATCH', `/api/sources/${source}`, { config: { ...read.config, replace_profile_id: 'name' } })).status).toBe(200);
+        const replayed = await t.api('POST', `/api/quarantine/${items[1].id}/replay`);
+        expect(replayed.status).toBe(200);
+        expect(replayed.body.profile.id).toBe('ann');
+        expect((await quarantined(t, source)).map((q) => q.reason)).toEqual(['SIGNATURE_FAILED']);
+      });
+
+      it('replay of a request cut off at the size limit: 409, and it stays in quarantine', async () => {
+        const secret = 'tok-size-0123456789';
+        const source = await verified({ scheme: 'token', secrets: [secret] }, { max_body_bytes: 100 });
+        const big = JSON.stringify({ pad: 'x'.repeat(150) });
+        // Declared length over the limit: refused before the body is read, so nothing of it is kept.
+        const res = await send(t, `/collect/x/${source}`, big, { 'x-intake-token': secret });
+        expect(res.status).toBe(413);
+        const [item] = await quarantined(t, source);
+        expect(item).toMatchObject({ reason: 'BODY_TOO_LARGE', truncated: true });
+        await t.api('PATCH', `/api/sources/${source}`, { config: { verify: { scheme: 'token', secrets: [secret] } } });
+        const replay = await t.api('POST', `/api/quarantine/${item.id}/replay`);
+        expect(replay.status).toBe(409);
+        expect(replay.body.detail).toBe('The body of this request was cut off at the size limit when it arrived; it cannot be replayed');
+        expect(await quarantined(t, source)).toHaveLength(1);
+        expect(await storedFor(t, source)).toEqual([]);
+      });
+
+      it('replays of one entry at once store it once, and all answer with its events', async () => {
+        const source = await verified({ scheme: 'github', secrets: ['old-secret-x'] }, { idempotency: { mode: 'off' } });
+        const payload = '{"concurrent":true}';
+        await send(t, `/collect/push/${source}`, payload, { 'x-hub-signature-256': `sha256=${hex('new-secret-x', payload)}` });
+        const [item] = await quarantined(t, source);
+        await t.api('PATCH', `/api/sources/${source}`, {
+          config: { verify: { scheme: 'github', secrets: ['new-secret-x'] }, idempotency: { mode: 'off' } },
+        });
+        const answers = await Promise.all(Array.from({ length: 6 }, () => t.api('POST', `/api/quarantine/${item.id}/replay`)));
+        const stored = answers.filter((a) => a.status === 200);
+        expect(stored.length).toBeGreaterThan(0);
+        expect(answers.every((a) => a.status === 200 || a.status === 404)).toBe(true);
+        expect(new Set(stored.map((a) => JSON.stringify(a.body.events))).size).toBe(1);
+        expect(await storedFor(t, source)).toHaveLength(1);
+        expect(await quarantined(t, source)).toEqual([]);
       });
 
       it('delete drops one; unknown ids are 404', async () => {

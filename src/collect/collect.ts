@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { errors, IntakeError } from '../domain/errors.js';
 import { toJsonText } from '../domain/json-text.js';
+import { DEFAULT_WINDOW_S, type IdempotencyConfig } from '../domain/hardening-config.js';
 import type { MappingItem } from '../domain/mapping.js';
 import type { IdScheme } from '../domain/new-id.js';
 import type { Source } from '../domain/source.js';
@@ -32,11 +33,18 @@ export interface CollectInput {
   body: Buffer;
   /** The body went past the size limit; `body` holds what was read up to it. */
   bodyTooLarge?: boolean;
+  /** The body could not be read as sent (an unknown or broken `Content-Encoding`); `body` is raw. */
+  bodyRefusal?: IntakeError;
   ip: string | null;
   /** When it was first received; a quarantine replay passes the original time. */
   receivedAt?: Date;
   /** Set on a quarantine replay: a refusal then stays in quarantine rather than being added again. */
   replayOf?: string;
+  /**
+   * On a replay: the sender had passed verification when the request arrived. A `basic` or
+   * `token` credential is not kept in the quarantine, so it cannot be checked again.
+   */
+  verifiedAtReceipt?: boolean;
 }
 
 /** What a collector request produced (collector.md §7). */
@@ -94,14 +102,19 @@ async function collectChecked(input: CollectInput, deps: CollectDeps): Promise<C
   const params = parseParams(input.params);
   const source = validateSource(params.sourceId, deps.findSource);
   const config = webhookConfigOf(source);
+  const progress = { verified: false };
   try {
-    const result = await collectFor(source, config, params, input, deps, receivedAt);
+    const result = await collectFor(source, config, params, input, deps, receivedAt, progress);
     if (result.replayed) deps.report.replayed(source.id);
     else deps.report.stored(source.id, result.events.length);
     return result;
   } catch (error) {
     if (input.replayOf === undefined && error instanceof IntakeError && shouldQuarantine(error)) {
-      const dropped = await quarantineRefusal(error, { source, config, input, receivedAt, truncated: input.bodyTooLarge === true }, deps);
+      const dropped = await quarantineRefusal(
+        error,
+        { source, config, input, receivedAt, truncated: input.bodyTooLarge === true, verified: progress.verified },
+        deps,
+      );
       deps.report.quarantined(source.id, error.code, dropped);
     }
     throw error;
@@ -115,22 +128,27 @@ async function collectFor(
   input: CollectInput,
   deps: CollectDeps,
   receivedAt: Date,
+  progress: { verified: boolean },
 ): Promise<CollectResult> {
   if (config.rateLimit !== null && input.replayOf === undefined) {
     const wait = deps.rateLimiter.take(source.id, config.rateLimit);
     if (wait > 0) throw errors.rateLimited(wait);
   }
+  if (input.bodyRefusal !== undefined) throw input.bodyRefusal;
   if (input.bodyTooLarge === true) throw errors.bodyTooLarge(Math.min(deps.bodyLimit, config.maxBodyBytes ?? Infinity));
   let query = input.query;
   if (config.verify !== null) {
     // A verified sender should not let whoever knows a session id write into it (hardening.md §1).
     if (params.sessionId !== null && !config.verify.allowUrlSession) throw errors.urlSessionRefused();
-    verifySender(config.verify, {
-      rawHeaders: input.rawHeaders,
-      body: input.body,
-      query,
-      receivedAt: Math.floor(receivedAt.getTime() / 1000),
-    });
+    const credentialKept = config.verify.scheme !== 'basic' && config.verify.scheme !== 'token';
+    if (credentialKept || input.replayOf === undefined || input.verifiedAtReceipt !== true)
+      verifySender(config.verify, {
+        rawHeaders: input.rawHeaders,
+        body: input.body,
+        query,
+        receivedAt: Math.floor(receivedAt.getTime() / 1000),
+      });
+    progress.verified = true;
     // A `?token=` is a secret: never stored with the event (hardening.md §1).
     if (config.verify.scheme === 'token') query = withoutQueryParam(query, 'token');
   }
@@ -144,7 +162,7 @@ async function collectFor(
   // A transitional source is validated and answered, but nothing is stored (collector.md §9).
   if (source.transitional) return { task, events: [], sessionId: null, profileId: null, replayed: false };
 
-  const key = idempotencyKey(config.idempotency, config.verify?.scheme ?? null, {
+  const deliveryKey = idempotencyKey(config.idempotency, config.verify?.scheme ?? null, {
     method: input.method,
     path: input.path,
     query,
@@ -152,6 +170,10 @@ async function collectFor(
     body: input.body,
     json: () => (properties.length === 1 ? JSON.parse(properties[0] as string) : undefined),
   });
+  // A replay without a delivery key of its own is keyed by its quarantine entry, so two replays
+  // of one entry at once store it once, whatever the source's idempotency mode.
+  const replayKey = input.replayOf === undefined ? null : `replay:${input.replayOf}`;
+  const key = config.idempotency.mode === 'off' ? replayKey : (deliveryKey ?? replayKey);
   const unit = buildUnit({
     task,
     pathType: params.eventType,
@@ -170,10 +192,8 @@ async function collectFor(
     hashKey: deps.hashKey,
     idScheme: deps.idScheme,
     mappingFor: deps.mappingFor,
-    idempotency:
-      key === null || config.idempotency.mode === 'off'
-        ? null
-        : { key, expiresAt: receivedAt.getTime() + config.idempotency.windowS * 1000 },
+    // Remembered for the window from now: a replay of an old request is remembered as long.
+    idempotency: key === null ? null : { key, expiresAt: Date.now() + windowOf(config.idempotency) * 1000 },
   });
   const outcome = await deps.store.collect(unit);
   if (outcome.replay !== undefined) return { ...outcome.replay, replayed: true };
@@ -185,6 +205,9 @@ async function collectFor(
     replayed: false,
   };
 }
+
+/** Seconds a key is remembered; a replay's key on a source with keys off, the default window. */
+const windowOf = (config: IdempotencyConfig) => (config.mode === 'off' ? DEFAULT_WINDOW_S : config.windowS);
 
 /** The one Content-Type of a request; two that differ leave the body's format unknown (400). */
 function contentTypeOf(rawHeaders: readonly string[]): string | undefined {

@@ -35,7 +35,10 @@ export function idempotencyKey(
     case 'off':
       return null;
     case 'content':
-      return createHash('sha256').update(`${request.method}\n${request.path}\n`).update(request.body).digest('hex');
+      // A GET's content is its query string: its properties come from there (collector.md §3).
+      return request.method === 'GET'
+        ? createHash('sha256').update(`GET\n${request.path}\n`).update(request.query).digest('hex')
+        : createHash('sha256').update(`${request.method}\n${request.path}\n`).update(request.body).digest('hex');
     case 'from':
       for (const { kind, name } of config.from) {
         const value =

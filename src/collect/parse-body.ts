@@ -98,11 +98,25 @@ function decodeText(body: Buffer, media: MediaType | null): string {
   } catch {
     throw errors.unsupportedCharset(charset);
   }
+  if (decoder.encoding === 'windows-1252') return decodeWindows1252(body);
   try {
     return decoder.decode(body);
   } catch {
     throw errors.invalidText(`not valid ${charset}`);
   }
+}
+
+/**
+ * windows-1252 (also what `iso-8859-1`, `latin1` and `us-ascii` mean on the web): Latin-1, except
+ * bytes 0x80–0x9F, which are `€`, `“`, `”` and so on. Node 20.20's TextDecoder decodes those as
+ * control characters, so they are mapped here, by the WHATWG Encoding Standard's table.
+ */
+const WINDOWS_1252_HIGH =
+  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+
+function decodeWindows1252(body: Buffer): string {
+  return body.toString('latin1').replace(/[\u0080-\u009f]/g, (c) => WINDOWS_1252_HIGH[c.charCodeAt(0) - 0x80] as string);
 }
 
 /**

@@ -3,6 +3,7 @@ import { errors, type IntakeError } from '../domain/errors.js';
 import type { Source } from '../domain/source.js';
 import type { WebhookConfig } from '../domain/webhook-config.js';
 import { SECRET_HEADERS } from './capture-headers.js';
+import { withoutQueryParam } from './parse-query.js';
 import type { CollectDeps, CollectInput } from './collect.js';
 
 /**
@@ -25,6 +26,8 @@ const QUARANTINED = new Set([
   'JSON_TOO_COMPLEX',
   'INVALID_PROFILE_ID',
   'UNSTORABLE',
+  'UNSUPPORTED_ENCODING',
+  'INVALID_ENCODING',
   'BODY_TOO_LARGE',
 ]);
 
@@ -33,7 +36,7 @@ export const shouldQuarantine = (error: IntakeError): boolean => QUARANTINED.has
 /** Keeps a refused request, secret headers removed, the body raw; resolves with how many old ones were dropped. */
 export async function quarantineRefusal(
   error: IntakeError,
-  request: { source: Source; config: WebhookConfig; input: CollectInput; receivedAt: Date; truncated?: boolean },
+  request: { source: Source; config: WebhookConfig; input: CollectInput; receivedAt: Date; truncated?: boolean; verified?: boolean },
   deps: Pick<CollectDeps, 'store' | 'quarantineMax'>,
 ): Promise<number> {
   const { input, config } = request;
@@ -54,10 +57,12 @@ export async function quarantineRefusal(
         method: input.method,
         path: input.path,
         params: input.params,
-        query: input.query,
+        // A `?token=` is a secret, kept no more than its header is.
+        query: tokenHeader === null ? input.query : withoutQueryParam(input.query, 'token'),
         headers,
         body: input.body,
         truncated: request.truncated ?? false,
+        verified: request.verified ?? false,
       },
       deps.quarantineMax,
     );

@@ -104,6 +104,12 @@ export const errors = {
   sourceExists: (id: string) => new IntakeError('SOURCE_EXISTS', 409, `Source \`${id}\` already exists`),
   conflict: (message: string) => new IntakeError('CONFLICT', 409, message),
   invalidField: (message: string) => new IntakeError('INVALID_FIELD', 422, message),
+  truncatedReplay: () =>
+    new IntakeError(
+      'TRUNCATED_REPLAY',
+      409,
+      'The body of this request was cut off at the size limit when it arrived; it cannot be replayed',
+    ),
   invalidCursor: () => new IntakeError('INVALID_CURSOR', 422, 'Invalid cursor'),
   badRequest: (message: string) => new IntakeError('BAD_REQUEST', 400, message),
 } as const;

@@ -68,7 +68,7 @@ export async function collectRoutes(
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (request, payload, done) => {
     const params = request.params as Partial<CollectParams>;
-    readBody(request.raw, payload, bodyLimitFor(params.source_id)).then(
+    readBody(request.headers, payload, bodyLimitFor(params.source_id)).then(
       (body) => done(null, body),
       (error: Error) => done(error, undefined),
     );
@@ -103,6 +103,7 @@ export async function collectRoutes(
         rawHeaders: request.raw.rawHeaders,
         body: isReadBody(request.body) ? request.body.bytes : EMPTY,
         bodyTooLarge: isReadBody(request.body) && request.body.tooLarge,
+        ...(isReadBody(request.body) && request.body.refusal !== undefined ? { bodyRefusal: request.body.refusal } : {}),
         ip: request.ip ?? null,
       },
       deps,

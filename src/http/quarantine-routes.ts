@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { collect, type CollectDeps } from '../collect/collect.js';
 import { errors } from '../domain/errors.js';
@@ -6,6 +7,7 @@ import type { QuarantineEntry } from '../store/store.js';
 import { bearerAuth } from './auth.js';
 import { collectReply } from './collect-routes.js';
 import { parseLimit } from './pagination.js';
+import { readBody } from './read-body.js';
 import { collectResponseSchema, errorResponses, idParamSchema, listSchema, pageQuerySchema } from './schemas.js';
 
 const summarySchema = {
@@ -20,7 +22,8 @@ const summarySchema = {
     path: { type: 'string' },
     params: { type: 'object', additionalProperties: true },
     query: { type: 'string' },
-    truncated: { type: 'boolean' },
+    truncated: { type: 'boolean', description: 'the body was cut at the size limit: it cannot be replayed' },
+    verified: { type: 'boolean', description: "the sender had passed the source's verification before the refusal" },
     size: { type: 'integer' },
   },
 } as const;
@@ -47,6 +50,8 @@ function present(entry: QuarantineEntry) {
 }
 
 const security = [{ bearer: [] }];
+
+const ENCODING_REFUSALS = new Set(['UNSUPPORTED_ENCODING', 'INVALID_ENCODING']);
 
 /** Refused requests kept for inspection and re-ingest (hardening.md §4). */
 export async function quarantineRoutes(
@@ -117,6 +122,17 @@ export async function quarantineRoutes(
       const id = request.params.id.toLowerCase();
       const entry = await store.getQuarantine(id);
       if (entry === null) throw errors.notFound('Quarantined request not found');
+      // Only part of the body was kept: replayed, it would store what the sender never sent.
+      if (entry.truncated) throw errors.truncatedReplay();
+      // A body refused for its encoding was kept as it arrived, and is read as the collector
+      // reads one; any other was kept decoded.
+      const encoding = ENCODING_REFUSALS.has(entry.reason)
+        ? entry.headers.find(([name]) => name === 'content-encoding')?.[1]
+        : undefined;
+      const body =
+        encoding === undefined
+          ? { bytes: entry.body, tooLarge: false, refusal: undefined }
+          : await readBody({ 'content-encoding': encoding }, Readable.from([entry.body]), deps.collect.bodyLimit);
       // Same bytes, headers and idempotency key; the signature is checked with today's secrets
       // against the time the request first arrived.
       const result = await collect(
@@ -126,10 +142,13 @@ export async function quarantineRoutes(
           path: entry.path,
           query: entry.query,
           rawHeaders: entry.headers.flat(),
-          body: entry.body,
+          body: body.bytes,
+          bodyTooLarge: body.tooLarge,
+          ...(body.refusal !== undefined ? { bodyRefusal: body.refusal } : {}),
           ip: null,
           receivedAt: new Date(entry.received_at),
           replayOf: id,
+          verifiedAtReceipt: entry.verified === true,
         },
         deps.collect,
       );

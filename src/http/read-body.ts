@@ -3,10 +3,15 @@ import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { IntakeError } from '../domain/errors.js';
 
-/** A request body as read: the bytes (decompressed), or the first `limit` of them if it was larger. */
+/**
+ * A request body as read: the bytes (decompressed), or the first `limit` of them if it was larger.
+ * A body whose `Content-Encoding` is unknown or does not decode is kept as it arrived (up to the
+ * limit), with the refusal: the pipeline refuses the request and quarantines those bytes.
+ */
 export interface ReadBody {
   bytes: Buffer;
   tooLarge: boolean;
+  refusal?: IntakeError;
 }
 
 const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
@@ -23,21 +28,37 @@ const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
  * bomb stops at the limit. Past the limit, reading stops and `tooLarge` is set: the pipeline then
  * refuses the request (413) and quarantines what was read.
  */
-export function readBody(request: IncomingMessage, payload: Readable, limit: number): Promise<ReadBody> {
-  const declared = Number(request.headers['content-length']);
+export function readBody(
+  headers: { 'content-length'?: string | undefined; 'content-encoding'?: string | undefined },
+  payload: Readable,
+  limit: number,
+): Promise<ReadBody> {
+  const declared = Number(headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     payload.resume();
     return Promise.resolve({ bytes: Buffer.alloc(0), tooLarge: true });
   }
-  const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  const encoding = (headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   let source: Readable = payload;
   if (encoding !== 'identity' && encoding !== '') {
     const decoder = DECODERS[encoding];
     if (decoder === undefined)
-      return Promise.reject(new IntakeError('UNSUPPORTED_ENCODING', 415, `Unsupported content encoding ${encoding}`));
+      return readAll(payload, limit).then((raw) => ({
+        ...raw,
+        refusal: new IntakeError('UNSUPPORTED_ENCODING', 415, `Unsupported content encoding ${encoding}`),
+      }));
     source = payload.pipe(decoder()) as unknown as Readable;
     payload.on('error', (error) => source.destroy(error));
   }
+  // What arrived, kept beside the decoded bytes while it fits the limit: a body that does not
+  // decode is quarantined as it came.
+  const raw: Buffer[] = [];
+  let rawSize = 0;
+  if (source !== payload)
+    payload.on('data', (chunk: Buffer) => {
+      if (rawSize + chunk.length <= limit) raw.push(chunk);
+      rawSize += chunk.length;
+    });
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -62,12 +83,31 @@ export function readBody(request: IncomingMessage, payload: Readable, limit: num
       chunks.push(chunk);
     });
     source.on('end', () => finish({ bytes: Buffer.concat(chunks), tooLarge: false }));
-    source.on('error', (error: Error & { code?: string }) =>
-      finish(
-        error.code?.startsWith('Z_') || source !== payload
-          ? new IntakeError('INVALID_ENCODING', 400, `Invalid ${encoding} body`)
-          : error,
-      ),
-    );
+    source.on('error', (error: Error & { code?: string }) => {
+      if (!(error.code?.startsWith('Z_') || source !== payload)) return finish(error);
+      const refusal = new IntakeError('INVALID_ENCODING', 400, `Invalid ${encoding} body`);
+      // The rest of what the sender sends, to the limit, belongs to what is kept.
+      payload.unpipe();
+      const kept = () => finish({ bytes: Buffer.concat(raw), tooLarge: rawSize > limit, refusal });
+      if (payload.readableEnded) return kept();
+      payload.on('end', kept);
+      payload.on('error', kept);
+      payload.resume();
+    });
+  });
+}
+
+/** The bytes of a stream as they come, the first `limit` of them; the rest is read and dropped. */
+function readAll(stream: Readable, limit: number): Promise<ReadBody> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      if (size < limit) chunks.push(chunk.subarray(0, limit - size));
+      size += chunk.length;
+    });
+    stream.on('end', () => resolve({ bytes: Buffer.concat(chunks), tooLarge: size > limit }));
+    stream.on('error', reject);
+    if (stream.readableEnded) resolve({ bytes: Buffer.concat(chunks), tooLarge: size > limit });
   });
 }

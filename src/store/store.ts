@@ -78,6 +78,12 @@ export interface QuarantineEntry {
   body: Buffer;
   /** The body was cut at the size limit. */
   truncated: boolean;
+  /**
+   * The sender had passed the source's verification before the request was refused. A replay
+   * of a `basic` or `token` request relies on it: their credential is a secret, not kept.
+   * Absent in entries kept before it was recorded.
+   */
+  verified?: boolean;
 }
 
 export type QuarantineSummary = Omit<QuarantineEntry, 'body' | 'headers'> & { size: number };

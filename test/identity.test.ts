@@ -465,6 +465,45 @@ for (const store of STORES) {
         expect(after.metadata.time.update).toBe(before.metadata.time.update);
       });
 
+      it('a merge adds up counters in stats and joins the lists of interests and consents', async () => {
+        const web = await t.source();
+        await t.api('POST', '/api/mappings', {
+          event_type: 'loyal',
+          source: web,
+          items: [
+            { event: 'properties.points', profile: 'stats.points', op: 'increment' },
+            { event: 'properties.consent', profile: 'consents.granted', op: 'append' },
+            { event: 'properties.tier', profile: 'stats.tier', op: 'set' },
+          ],
+        });
+        const run = Date.now();
+        const older = await collect(t, `/collect/identification/${web}/stats-old-${run}`, { email: { main: `stats-${run}@example.com` } });
+        await collect(t, `/collect/loyal/${web}/stats-old-${run}`, { points: 5, consent: 'email', tier: 'gold' });
+        await collect(t, `/collect/loyal/${web}/stats-new-${run}`, { points: 7, consent: ['sms', 'email'], tier: 'silver' });
+        const merged = await collect(t, `/collect/identification/${web}/stats-new-${run}`, { email: { main: `stats-${run}@example.com` } });
+        expect(merged.body.profile.id).toBe(older.body.profile.id);
+        const profile = await profileOf(t, older.body.profile.id);
+        expect(profile.stats).toEqual({ points: 12, tier: 'gold' });
+        expect(profile.consents.granted).toEqual(['email', 'sms']);
+      });
+
+      it('profile-created names the profile created, also when the same event merged it into an older one', async () => {
+        const web = await t.source();
+        const run = Date.now();
+        const older = await collect(t, `/collect/identification/${web}/pc-old-${run}`, { email: { main: `pc-${run}@example.com` } });
+        const session = `pc-new-${run}`;
+        const merged = await collect(t, `/collect/identification/${web}/${session}`, { email: { main: `pc-${run}@example.com` } });
+        expect(merged.body.profile.id).toBe(older.body.profile.id);
+        const events = await eventsOf(t, `session=${session}`);
+        const created = events.find((e) => e.type === 'profile-created');
+        expect(created.profile.id).not.toBe(older.body.profile.id);
+        expect(events.filter((e) => e.type !== 'profile-created').map((e) => e.profile.id)).toEqual(
+          events.filter((e) => e.type !== 'profile-created').map(() => older.body.profile.id),
+        );
+        // The created profile was absorbed: its id answers with the survivor.
+        expect((await profileOf(t, created.profile.id)).id).toBe(older.body.profile.id);
+      });
+
       it('a profile-less event maps nothing', async () => {
         const web = await t.source();
         const res = await collect(t, `/collect/identification/${web}`, { email: { main: 'nobody@example.com' } });

@@ -64,12 +64,34 @@ function fillMissing(target: Record<string, unknown>, source: Record<string, unk
   return out;
 }
 
+/**
+ * Joins what two profiles gathered about one customer (`stats`, `interests`, `consents`): numbers
+ * in `stats` are counters (`increment`) and add up, lists are joined without duplicates, objects
+ * are joined key by key, and for anything else `target`'s value wins, as in `fillMissing`.
+ */
+function combine(target: Record<string, unknown>, source: Record<string, unknown>, addNumbers: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...target };
+  for (const [key, value] of Object.entries(source)) {
+    const mine = Object.hasOwn(out, key) ? out[key] : undefined;
+    let next: unknown = mine;
+    if (mine === undefined || mine === null) next = value;
+    else if (addNumbers && typeof mine === 'number' && typeof value === 'number') next = mine + value;
+    else if (Array.isArray(mine) && Array.isArray(value)) {
+      const seen = new Set(mine.map((v) => JSON.stringify(v)));
+      next = [...mine, ...value.filter((v) => !seen.has(JSON.stringify(v)))];
+    } else if (isPlainObject(mine) && isPlainObject(value)) next = combine(mine, value, addNumbers);
+    Object.defineProperty(out, key, { value: next, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Merges two profiles of one customer (identity.md §5): the older survives, takes the other's
  * ids, fills its missing data and traits from it, adds up the visits and records what it absorbed.
+ * What both gathered in `stats`, `interests` and `consents` is joined (`combine`).
  */
 export function mergeProfiles(a: Profile, b: Profile, now: string): { survivor: Profile; absorbed: Profile } {
   const aFirst =
@@ -90,9 +112,9 @@ export function mergeProfiles(a: Profile, b: Profile, now: string): { survivor: 
     },
     data: fillMissing(older.data, newer.data),
     traits: fillMissing(older.traits, newer.traits),
-    stats: fillMissing(older.stats, newer.stats),
-    interests: fillMissing(older.interests, newer.interests),
-    consents: fillMissing(older.consents, newer.consents),
+    stats: combine(older.stats, newer.stats, true),
+    interests: combine(older.interests, newer.interests, false),
+    consents: combine(older.consents, newer.consents, false),
     segments: [...new Set([...segmentsOf(older), ...segmentsOf(newer)])],
   };
   return { survivor, absorbed: newer };

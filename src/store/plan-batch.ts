@@ -86,10 +86,17 @@ export async function planBatch(units: readonly CollectUnit[], lookup: BatchLook
     const insertedAt = Date.parse(unit.time);
     let outcome: CollectOutcome | null = null;
     for (const draft of unit.events) {
-      const { sessionId, profileId, systemEvents } =
-        draft.identity === null ? { sessionId: null, profileId: null, systemEvents: [] } : await resolve(unit, draft);
+      const { sessionId, profileId, createdId, systemEvents } =
+        draft.identity === null
+          ? { sessionId: null, profileId: null, createdId: null, systemEvents: [] }
+          : await resolve(unit, draft);
+      // `profile-created` names the profile created, even when this very event merged it into an
+      // older one (its id answers with the survivor); the others name the profile it now belongs to.
       for (const type of systemEvents)
-        writes.events.push({ insertedAt, event: systemEvent(unit, type, draft, sessionId as string, profileId as string) });
+        writes.events.push({
+          insertedAt,
+          event: systemEvent(unit, type, draft, sessionId as string, (type === 'profile-created' ? createdId : profileId) as string),
+        });
       writes.events.push({
         insertedAt,
         event: {
@@ -123,6 +130,7 @@ export async function planBatch(units: readonly CollectUnit[], lookup: BatchLook
 
     let profile: Profile;
     let created = false;
+    let createdId: string | null = null;
     if (identity.profile !== null) {
       const found = await profileByAnyId(identity.profile.lookupId);
       if (found !== null) profile = found;
@@ -130,6 +138,7 @@ export async function planBatch(units: readonly CollectUnit[], lookup: BatchLook
         const { id, ids, data } = identity.profile.create;
         profile = { ...newProfile(id, now), ids: [...new Set([id, ...ids])], data };
         created = true;
+        createdId = id;
       }
       // The identified profile wins for this event; the session's own profile is the same person.
       if (sessionProfile !== null) profile = merge(sessionProfile, profile, now);
@@ -138,6 +147,7 @@ export async function planBatch(units: readonly CollectUnit[], lookup: BatchLook
     } else {
       profile = newProfile(newId(unit.idScheme), now);
       created = true;
+      createdId = profile.id;
     }
 
     const newVisit = session === null || sessionProfile === null;
@@ -172,7 +182,7 @@ export async function planBatch(units: readonly CollectUnit[], lookup: BatchLook
     const systemEvents: SystemEventType[] = newVisit
       ? [...(created ? (['profile-created'] as const) : []), 'session-opened', 'visit-started']
       : [];
-    return { sessionId: identity.sessionId, profileId: profile.id, systemEvents };
+    return { sessionId: identity.sessionId, profileId: profile.id, createdId, systemEvents };
   }
 }
 

@@ -716,6 +716,7 @@ describe.each(STORES)('on %s', (store) => {
           '/api/quarantine/{id}': ['delete', 'get'],
           '/api/quarantine/{id}/replay': ['post'],
           '/health': ['get'],
+          '/metrics': ['get'],
         });
       });
 

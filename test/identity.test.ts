@@ -18,6 +18,14 @@ async function collect(t: TestServer, path: string, body: unknown, contentType =
   return { status: res.status, body: payload };
 }
 
+/** A new source with a custom mapping for one event type from it. */
+async function mappedSource(t: TestServer, eventType: string, items: MappingItem[]): Promise<string> {
+  const source = await t.source();
+  const res = await t.api('POST', '/api/mappings', { event_type: eventType, source, items });
+  if (res.status !== 201) throw new Error(`mapping create failed: ${JSON.stringify(res.body)}`);
+  return source;
+}
+
 const profileOf = async (t: TestServer, id: string) => (await t.api('GET', `/api/profiles/${encodeURIComponent(id)}`)).body;
 const eventsOf = async (t: TestServer, query: string) =>
   (await t.api('GET', `/api/events?${query}&limit=1000`)).body.items as any[];
@@ -408,11 +416,7 @@ for (const store of STORES) {
       });
 
       it('segments stay a list of names: set writes one, and a merge joins both lists', async () => {
-        const web = await t.source();
-        expect(
-          (await t.api('POST', '/api/mappings', { event_type: 'tagged', source: web, items: [{ event: 'properties.seg', profile: 'segments', op: 'set' }] }))
-            .status,
-        ).toBe(201);
+        const web = await mappedSource(t, 'tagged', [{ event: 'properties.seg', profile: 'segments', op: 'set' }]);
         const oldSession = `seg-old-${Date.now()}`;
         const older = await collect(t, `/collect/identification/${web}/${oldSession}`, { email: { main: 'seg@example.com' } });
         await collect(t, `/collect/tagged/${web}/${oldSession}`, { seg: 'loyal' });
@@ -436,12 +440,7 @@ for (const store of STORES) {
       });
 
       it('increment adds numbers and decimal texts, nothing else', async () => {
-        const web = await t.source();
-        await t.api('POST', '/api/mappings', {
-          event_type: 'points',
-          source: web,
-          items: [{ event: 'properties.n', profile: 'stats.points', op: 'increment' }],
-        });
+        const web = await mappedSource(t, 'points', [{ event: 'properties.n', profile: 'stats.points', op: 'increment' }]);
         const session = `inc-${Date.now()}`;
         let profileId = '';
         for (const n of [3, '2.5', true, [5], '0x10', 'ten', ' 1e1 ']) {
@@ -466,16 +465,11 @@ for (const store of STORES) {
       });
 
       it('a merge adds up counters in stats and joins the lists of interests and consents', async () => {
-        const web = await t.source();
-        await t.api('POST', '/api/mappings', {
-          event_type: 'loyal',
-          source: web,
-          items: [
-            { event: 'properties.points', profile: 'stats.points', op: 'increment' },
-            { event: 'properties.consent', profile: 'consents.granted', op: 'append' },
-            { event: 'properties.tier', profile: 'stats.tier', op: 'set' },
-          ],
-        });
+        const web = await mappedSource(t, 'loyal', [
+          { event: 'properties.points', profile: 'stats.points', op: 'increment' },
+          { event: 'properties.consent', profile: 'consents.granted', op: 'append' },
+          { event: 'properties.tier', profile: 'stats.tier', op: 'set' },
+        ]);
         const run = Date.now();
         const older = await collect(t, `/collect/identification/${web}/stats-old-${run}`, { email: { main: `stats-${run}@example.com` } });
         await collect(t, `/collect/loyal/${web}/stats-old-${run}`, { points: 5, consent: 'email', tier: 'gold' });

@@ -524,7 +524,9 @@ describe('the ids a mapping may add, foreseen before the profile is read', () =>
   // 33): an id the mapping adds that was not foreseen would be looked up without its lock.
   it('include every hashed id applyMapping adds, over 3,000 generated events and profiles', () => {
     let seed = 7;
-    const random = (n: number) => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % n);
+    // The high bits of a 32-bit LCG: its low bits repeat with short periods, and would leave
+    // whole combinations of field, op and value out.
+    const random = (n: number) => Math.floor(((seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32) * n);
     const pick = <T>(list: readonly T[]) => list[random(list.length)]!;
     const fields = [...Object.keys(IDENTITY_FIELDS), 'data.pii.name', 'traits.plan'];
     const values = [undefined, null, '', '  ', 'Ann@Example.com ', 'ann@example.com', '+49 (30) 1234-56', 'abc', 42, ['x@example.com'], { a: 1 }];

@@ -1,3 +1,5 @@
+import { PassThrough } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { parseBody, parseMediaType } from '../src/collect/parse-body.js';
 import { parseParams } from '../src/collect/parse-params.js';
@@ -5,6 +7,7 @@ import { decodeComponent, decodeLeniently, parseQuery } from '../src/collect/par
 import { IntakeError } from '../src/domain/errors.js';
 import { eventTypeName, normalizeEventType } from '../src/domain/event-type.js';
 import { compactJson, jsonShape, splitJsonArray } from '../src/domain/json-text.js';
+import { readBody } from '../src/http/read-body.js';
 
 const plain = (value: object) => JSON.parse(JSON.stringify(value));
 
@@ -272,5 +275,29 @@ describe('JSON text', () => {
       expect(compactJson(pretty)).toBe(compact);
       expect(splitJsonArray(JSON.stringify(doc.l))).toEqual(doc.l.map((v) => JSON.stringify(v)));
     }
+  });
+});
+
+describe('readBody (hardening.md §3)', () => {
+  const whole = gzipSync(Buffer.from(JSON.stringify({ pad: 'z'.repeat(20_000) })));
+
+  it('a sender hanging up mid-body fails the read as an abort, whatever the Content-Encoding', async () => {
+    for (const encoding of ['identity', 'gzip', 'zstd']) {
+      const payload = new PassThrough();
+      const read = readBody({ 'content-encoding': encoding }, payload, 1_000_000);
+      payload.write(whole.subarray(0, 30));
+      await new Promise((r) => setTimeout(r, 10));
+      payload.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+      await expect(read, encoding).rejects.toMatchObject({ code: 'ECONNRESET' });
+    }
+  });
+
+  it('a gzip body cut short keeps the bytes that arrived, with the refusal', async () => {
+    const payload = new PassThrough();
+    const read = readBody({ 'content-encoding': 'gzip' }, payload, 1_000_000);
+    payload.end(whole.subarray(0, 30));
+    const body = await read;
+    expect(body.bytes).toEqual(whole.subarray(0, 30));
+    expect(body.refusal).toMatchObject({ code: 'INVALID_ENCODING', status: 400 });
   });
 });

@@ -144,7 +144,9 @@ export function applyMapping(
     const fields = (profile.metadata.fields ??= {});
     Object.defineProperty(fields, item.profile, { value: time, enumerable: true, writable: true, configurable: true });
     result.changed = true;
-    const text = identityText(item.profile, next);
+    // Only a value set names a customer: what `increment` or `append` made does not (and
+    // `mappedIdentityIds`, which a store locks by, leaves them out too).
+    const text = item.op === 'set' || item.op === 'set_if_missing' ? identityText(item.profile, next) : null;
     if (identity !== undefined && text !== null) {
       const id = hashedId(hashKey, identity.prefix, text);
       if (!profile.ids.includes(id)) {

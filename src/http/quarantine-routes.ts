@@ -126,9 +126,9 @@ export async function quarantineRoutes(
       if (entry.truncated) throw errors.truncatedReplay();
       // A body refused for its encoding was kept as it arrived, and is read as the collector
       // reads one; any other was kept decoded.
-      const encoding = ENCODING_REFUSALS.has(entry.reason)
-        ? entry.headers.find(([name]) => name === 'content-encoding')?.[1]
-        : undefined;
+      // Repeated headers joined, as Node joins them for the collector.
+      const encodings = entry.headers.filter(([name]) => name === 'content-encoding').map(([, value]) => value);
+      const encoding = ENCODING_REFUSALS.has(entry.reason) && encodings.length > 0 ? encodings.join(', ') : undefined;
       const body =
         encoding === undefined
           ? { bytes: entry.body, tooLarge: false, refusal: undefined }

@@ -48,7 +48,6 @@ export function readBody(
         refusal: new IntakeError('UNSUPPORTED_ENCODING', 415, `Unsupported content encoding ${encoding}`),
       }));
     source = payload.pipe(decoder()) as unknown as Readable;
-    payload.on('error', (error) => source.destroy(error));
   }
   // What arrived, kept beside the decoded bytes while it fits the limit: a body that does not
   // decode is quarantined as it came.
@@ -83,8 +82,17 @@ export function readBody(
       chunks.push(chunk);
     });
     source.on('end', () => finish({ bytes: Buffer.concat(chunks), tooLarge: false }));
-    source.on('error', (error: Error & { code?: string }) => {
-      if (!(error.code?.startsWith('Z_') || source !== payload)) return finish(error);
+    if (source === payload) {
+      payload.on('error', finish);
+      return;
+    }
+    // The sender hanging up fails the request as it is (an abort), whatever the decoder says.
+    payload.on('error', (error) => {
+      finish(error);
+      source.destroy();
+    });
+    source.on('error', () => {
+      if (payload.errored !== null) return finish(payload.errored);
       const refusal = new IntakeError('INVALID_ENCODING', 400, `Invalid ${encoding} body`);
       // The rest of what the sender sends, to the limit, belongs to what is kept.
       payload.unpipe();

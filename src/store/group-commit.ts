@@ -12,6 +12,10 @@ interface Waiter<I, O> {
  * (docs/performance.md). Flushes start in submission order; each store keeps a session's events
  * in that order (the SQLite writer applies batches one by one, PostgreSQL takes session locks in
  * turn).
+ *
+ * A flush that fails on what one of its items holds (`isolate` says which failures those are),
+ * not on the store, is tried again item by item (`oneByOne`): one request the store cannot take
+ * fails alone, and the others are committed.
  */
 export class GroupCommitter<I, O> {
   private queue: Waiter<I, O>[] = [];
@@ -70,8 +74,15 @@ export class GroupCommitter<I, O> {
     else if (this.inFlight === 0) this.notifyIdle();
   }
 
+  /**
+   * The items of a flush that failed on one of them, each in a flush of its own, in order. Should
+   * the store fail otherwise meanwhile (unavailable), the rest fail with it at once rather than
+   * each waiting for the same failure. On PostgreSQL, a flush started after this one may commit
+   * before these do: its items then come first in their sessions, as they would had these been
+   * answered 503 and sent again.
+   */
   private async oneByOne(batch: Waiter<I, O>[]): Promise<void> {
-    for (const w of batch) {
+    for (const [i, w] of batch.entries()) {
       const started = process.hrtime.bigint();
       try {
         const [out] = await this.flushBatch([w.item]);
@@ -79,6 +90,10 @@ export class GroupCommitter<I, O> {
         w.resolve(out as O);
       } catch (error) {
         w.reject(error);
+        if (!this.isolate(error)) {
+          for (const rest of batch.slice(i + 1)) rest.reject(error);
+          return;
+        }
       }
     }
   }

@@ -421,6 +421,40 @@ describe.each(STORES)('on %s', (store) => {
     });
   });
 
+  describe('Values no store can hold or look up', () => {
+    it('a NUL, half a surrogate pair or a time out of range: never a 503, a 404, an empty list or a 422', async () => {
+      const cursor = (time: number) => Buffer.from(JSON.stringify([time, 1])).toString('base64url');
+      for (const path of ['/api/sessions/%00', '/api/profiles/%00', '/api/sources/%00', '/api/mappings/%00']) {
+        const res = await t.api('GET', path);
+        expect([404, 422], path).toContain(res.status);
+        expect(typeof res.body.detail).toBe('string');
+      }
+      for (const query of ['source=%00', 'type=a%00', 'session=%00', 'profile=%00']) {
+        const res = await t.api('GET', `/api/events?${query}`);
+        expect([200, 422], query).toContain(res.status);
+        if (res.status === 200) expect(res.body.items).toEqual([]);
+      }
+      for (const [query, detail] of [
+        ['from=%2B100000-01-01T00:00:00Z', 'from must be a time in the years 0001 to 9999'],
+        ['to=-000001-01-01T00:00:00Z', 'to must be a time in the years 0001 to 9999'],
+        [`cursor=${cursor(253402300800000)}`, 'Invalid cursor'],
+        [`cursor=${cursor(Number.MAX_SAFE_INTEGER)}`, 'Invalid cursor'],
+      ]) {
+        const res = await t.api('GET', `/api/events?${query}`);
+        expect(res, query).toMatchObject({ status: 422, body: { detail } });
+      }
+      for (const raw of ['', '%20', '0x10', '1e3', '-1']) {
+        const res = await t.api('GET', `/api/quarantine?cursor=${raw}`);
+        expect(res, raw).toMatchObject({ status: 422, body: { detail: 'Invalid cursor' } });
+      }
+      const items = [{ event: 'properties.x', profile: 'traits.x', op: 'set' }];
+      expect((await t.api('POST', '/api/mappings', { id: 'm\u0000', event_type: 'order', items })).status).toBe(422);
+      expect((await t.api('POST', '/api/mappings', { id: 'm\ud800', event_type: 'order', items })).status).toBe(422);
+      for (const channel of ['web\u0000x', 'web\udc00'])
+        expect((await t.api('POST', '/api/sources', { name: 'c', channel })).status, channel).toBe(422);
+    });
+  });
+
   describe('Events, sessions, profiles (read)', () => {
     it('GET /api/events/{id} → 200 the stored event (collector.md §5); 404 if none', async () => {
       const source = await t.source({ channel: 'shop' });

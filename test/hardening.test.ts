@@ -296,6 +296,16 @@ for (const store of STORES) {
         const other = await send(t, `/collect/x/${source}?delivery=a%01b`, '{}');
         expect(other.headers.get('idempotent-replayed')).toBeNull();
         expect(await storedFor(t, source)).toHaveLength(2);
+        // Half of a surrogate pair (PostgreSQL would receive U+FFFD): two keys, each once.
+        const fromBody = await t.source({ config: { idempotency: { from: ['body:k'] } } });
+        const answers = [];
+        for (const k of ['k\\ud800', 'k\\udbff', 'k\\ud800']) answers.push(await send(t, `/collect/x/${fromBody}`, `{"k":"${k}"}`));
+        expect(answers.map((a) => [a.status, a.headers.get('idempotent-replayed')])).toEqual([
+          [200, null],
+          [200, null],
+          [200, 'true'],
+        ]);
+        expect(await storedFor(t, fromBody)).toHaveLength(2);
       });
 
       it('concurrent duplicates store once and all answer with the same event ids', async () => {

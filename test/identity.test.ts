@@ -134,6 +134,9 @@ for (const store of STORES) {
         const a = await collect(t, `/collect/x/${id}`, { email: '' });
         const b = await collect(t, `/collect/x/${id}`, {});
         expect(a.body.profile.id).not.toBe(b.body.profile.id);
+        // Half of a surrogate pair is no session id: ignored, as if absent.
+        const odd = await collect(t, `/collect/x/${id}`, { sid: 't\udc00' });
+        expect(odd.body.session.id).not.toBe('t\udc00');
         const s1 = await collect(t, `/collect/x/${id}`, { sid: 'payload-session-1' });
         const s2 = await collect(t, `/collect/x/${id}`, { sid: 'payload-session-1' });
         expect(s1.body.session.id).toBe('payload-session-1');
@@ -180,13 +183,15 @@ for (const store of STORES) {
 
       it('by id: a customer id is kept as sent, so one too long or with control characters is refused and quarantined', async () => {
         const id = await t.source({ config: { replace_profile_id: 'customer.id' } });
-        for (const bad of ['cus\u0000nul', 'tab\there', 'x'.repeat(257)]) {
+        for (const bad of ['cus\u0000nul', 'tab\there', 'half\ud800', 'x'.repeat(257)]) {
           const res = await collect(t, `/collect/order/${id}`, { customer: { id: bad } });
           expect(res.status).toBe(422);
-          expect(res.body.detail).toBe('The customer id at customer.id must be at most 256 characters without control characters');
+          expect(res.body.detail).toBe(
+            'The customer id at customer.id must be at most 256 characters, without control characters or half of a surrogate pair',
+          );
         }
         const kept = await t.api('GET', `/api/quarantine?source=${id}`);
-        expect(kept.body.items.map((q: any) => q.reason)).toEqual(['INVALID_PROFILE_ID', 'INVALID_PROFILE_ID', 'INVALID_PROFILE_ID']);
+        expect(kept.body.items.map((q: any) => q.reason)).toEqual(Array(4).fill('INVALID_PROFILE_ID'));
         // The longest one that fits is stored, and read back by its id.
         const longest = 'y'.repeat(256);
         const res = await collect(t, `/collect/order/${id}`, { customer: { id: longest } });

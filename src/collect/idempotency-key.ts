@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IdempotencyConfig, VerifyScheme } from '../domain/hardening-config.js';
 import { getPath } from '../domain/json-path.js';
+import { isStorableId } from '../domain/storable-text.js';
 import { headerValue } from './capture-headers.js';
 import { parseQuery } from './parse-query.js';
 
@@ -8,17 +9,18 @@ import { parseQuery } from './parse-query.js';
 const DELIVERY_HEADERS = ['idempotency-key', 'webhook-id', 'x-github-delivery', 'x-shopify-webhook-id'];
 
 const MAX_KEY_LENGTH = 256;
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
- * A delivery id as a key: trimmed, at most 256 characters. One with control characters (a query's
- * `%00`, which PostgreSQL cannot keep in a text) is kept as its hash, the same on both stores.
+ * A delivery id as a key: trimmed, at most 256 characters. One that is no storable id (a query's
+ * `%00`, half of a surrogate pair: `isStorableId`) is kept as its hash, the same on both stores.
  */
 function usable(value: unknown): string | null {
   if (typeof value !== 'string' && typeof value !== 'number') return null;
   const text = String(value).trim();
   if (text === '' || text.length > MAX_KEY_LENGTH) return null;
-  return CONTROL.test(text) ? `sha256:${createHash('sha256').update(text).digest('hex')}` : text;
+  // Hashed as JSON text, which writes a lone surrogate as its escape: as UTF-8 it would be U+FFFD,
+  // and two different keys one.
+  return isStorableId(text) ? text : `sha256:${createHash('sha256').update(JSON.stringify(text)).digest('hex')}`;
 }
 
 /**

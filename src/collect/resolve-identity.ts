@@ -1,11 +1,11 @@
 import { errors } from '../domain/errors.js';
 import { hashedId, normalizeEmail, normalizePhone, stickySessionId } from '../domain/hashed-id.js';
 import { getPath } from '../domain/json-path.js';
+import { isStorableId } from '../domain/storable-text.js';
 import { newId, type IdScheme } from '../domain/new-id.js';
 import type { WebhookConfig } from '../domain/webhook-config.js';
 import type { EventIdentity, ProfileClaim } from '../store/store.js';
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** A scalar payload value as text; absent, `null`, `""` and objects count as missing. */
 function scalarAt(properties: unknown, path: string | null): string | null {
@@ -19,7 +19,7 @@ function scalarAt(properties: unknown, path: string | null): string | null {
 /** A payload session id must be a valid path session id, or it is ignored (1–128, no controls). */
 function sessionIdAt(properties: unknown, path: string | null): string | null {
   const id = scalarAt(properties, path);
-  return id !== null && [...id].length <= 128 && !CONTROL.test(id) ? id : null;
+  return id !== null && [...id].length <= 128 && isStorableId(id) ? id : null;
 }
 
 /** The longest customer id taken from a payload: an e-mail address used as an id fits. */
@@ -50,7 +50,7 @@ function claimFor(
       return { claim: { lookupId: h, create: { id: newId(idScheme), ids: [h], data: { contact: { phone: { main: phone } } } } }, sticky: h };
     }
     default:
-      if ([...value].length > MAX_PROFILE_ID_LENGTH || CONTROL.test(value))
+      if ([...value].length > MAX_PROFILE_ID_LENGTH || !isStorableId(value))
         throw errors.invalidProfileId(config.profilePath ?? '', MAX_PROFILE_ID_LENGTH);
       return { claim: { lookupId: value, create: { id: value, ids: [], data: {} } }, sticky: value };
   }

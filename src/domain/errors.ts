@@ -73,7 +73,7 @@ export const errors = {
     new IntakeError(
       'INVALID_PROFILE_ID',
       422,
-      `The customer id at ${path} must be at most ${max} characters without control characters`,
+      `The customer id at ${path} must be at most ${max} characters, without control characters or half of a surrogate pair`,
     ),
   bodyTooLarge: (limit: number) =>
     new IntakeError('BODY_TOO_LARGE', 413, `Request body is larger than the limit of ${limit} bytes`),
@@ -109,6 +109,12 @@ export const errors = {
       'TRUNCATED_REPLAY',
       409,
       'The body of this request was cut off at the size limit when it arrived; it cannot be replayed',
+    ),
+  valueNotStorable: () =>
+    new IntakeError(
+      'VALUE_NOT_STORABLE',
+      422,
+      'A value in the request is one the store cannot hold or look up (a NUL character, half of a surrogate pair, a time out of range)',
     ),
   invalidCursor: () => new IntakeError('INVALID_CURSOR', 422, 'Invalid cursor'),
   badRequest: (message: string) => new IntakeError('BAD_REQUEST', 400, message),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { SourceCache } from '../collect/source-cache.js';
 import { errors } from '../domain/errors.js';
+import { isStorableId } from '../domain/storable-text.js';
 import { normalizeEventType } from '../domain/event-type.js';
 import { EVENT_TYPE_CATALOGUE } from '../domain/event-type-catalogue.js';
 import { MAPPING_OPS, validateMappingItems, type Mapping, type MappingItem } from '../domain/mapping.js';
@@ -53,13 +54,12 @@ interface MappingBody {
 
 const security = [{ bearer: [] }];
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const SOURCE_ID = new RegExp(SOURCE_ID_PATTERN);
 
 /** The event type a mapping applies to, as the collector stores types; 422 for one no event can have. */
 function mappedEventType(raw: string): string {
   const type = normalizeEventType(raw);
-  if (type === '' || CONTROL.test(type)) throw errors.invalidField('event_type must be an event type: not blank, no control characters');
+  if (type === '' || !isStorableId(type)) throw errors.invalidField('event_type must be an event type: not blank, no control characters');
   return type;
 }
 
@@ -112,6 +112,7 @@ export async function mappingRoutes(
       const body = request.body;
       validateMappingItems(body.items);
       const id = body.id?.trim() || randomUUID();
+      if (!isStorableId(id)) throw errors.invalidField('id must not hold control characters or half of a surrogate pair');
       if ((await store.getMapping(id)) !== null) throw errors.conflict(`Mapping \`${id}\` already exists`);
       const now = new Date().toISOString();
       const mapping: Mapping = {

@@ -77,6 +77,8 @@ export async function quarantineRoutes(
     },
     async (request) => {
       const q = request.query;
+      // The `next` of a page: a position, written in decimal digits and nothing else.
+      if (q.cursor !== undefined && !/^[1-9]\d{0,15}$/.test(q.cursor)) throw errors.invalidCursor();
       const cursor = q.cursor === undefined ? undefined : Number(q.cursor);
       if (cursor !== undefined && !Number.isSafeInteger(cursor)) throw errors.invalidCursor();
       const page = await store.listQuarantine({

@@ -87,7 +87,8 @@ const sourceFields = {
   name: { type: 'string', minLength: 1, maxLength: 256 },
   type: { type: 'array', items: { enum: SOURCE_TYPES }, minItems: 1, uniqueItems: true },
   enabled: { type: 'boolean' },
-  channel: { type: 'string', maxLength: 256 },
+  // It is copied into sessions and events: no control characters, no half of a surrogate pair.
+  channel: { type: 'string', maxLength: 256, pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff]*$' },
   description: { type: 'string', maxLength: 4096 },
   transitional: { type: 'boolean' },
   config: anyObject,

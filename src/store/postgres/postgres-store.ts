@@ -929,12 +929,17 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Database failures reach the caller as "unavailable" (503), with the cause in the log. */
+  /**
+   * Database failures reach the caller as "unavailable" (503), with the cause in the log; a value
+   * the database refuses to take (a NUL in a text, a time out of its range: a data exception) is
+   * the request's, and a 422.
+   */
   private async unavailableOnError<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (error) {
       if (error instanceof IntakeError) throw error;
+      if ((error as { code?: unknown }).code?.toString().startsWith('22') === true) throw errors.valueNotStorable();
       this.logger.error({ cause: (error as Error).message }, what);
       throw errors.storeUnavailable();
     }

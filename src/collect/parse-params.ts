@@ -1,4 +1,5 @@
 import { errors } from '../domain/errors.js';
+import { CONTROL } from '../domain/storable-text.js';
 
 export interface CollectParams {
   eventType: string;
@@ -7,8 +8,6 @@ export interface CollectParams {
 }
 
 const MAX_LENGTH = 128;
-// C0, DEL and C1 control characters.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 function checkParam(name: string, raw: string): string {
   const value = raw.trim();

@@ -9,10 +9,22 @@ import type { Session } from '../../domain/session.js';
 import { newSource, patchSource, type Source, type SourceInput, type SourcePatch } from '../../domain/source.js';
 import { GroupCommitter } from '../group-commit.js';
 import { planBatch, type BatchLookup, type BatchWrites } from '../plan-batch.js';
-import type { QuarantineEntry, QuarantineQuery, QuarantineSummary, StoredResponse } from '../store.js';
 import { claimantsOf, keyScope, withIdempotency, type Claim } from '../idempotency.js';
-import { failedOnContent, isUnstorable } from '../store.js';
-import type { CollectOutcome, CollectUnit, EventCursor, EventQuery, Page, Store, StoreLogger } from '../store.js';
+import {
+  failedOnContent,
+  isUnstorable,
+  type CollectOutcome,
+  type CollectUnit,
+  type EventCursor,
+  type EventQuery,
+  type Page,
+  type QuarantineEntry,
+  type QuarantineQuery,
+  type QuarantineSummary,
+  type Store,
+  type StoreLogger,
+  type StoredResponse,
+} from '../store.js';
 import { ensurePartition, migrate, monthOf } from './migrate.js';
 import { run, transaction, withClient, type Transaction } from './transaction.js';
 import { watchHeldClients } from './watchdog.js';

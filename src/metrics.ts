@@ -24,6 +24,11 @@ export function createMetrics(quarantineSize: () => Promise<number>) {
         this.set(await quarantineSize());
       },
     }),
+    eventStreams: new Gauge({
+      name: 'intake_event_streams_open',
+      help: 'Event streams (GET /api/events/stream) open now',
+      registers: [registry],
+    }),
     quarantineDropped: counter('intake_quarantine_dropped_total', 'Quarantined requests dropped over the per-source cap', ['source']),
     commitBatchSize: new Histogram({
       name: 'intake_commit_batch_size',

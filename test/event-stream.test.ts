@@ -4,6 +4,7 @@
  * the part that decides which events are new, is tested on its own below against a fake list.
  */
 import { get as httpGet, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JsonText } from '../src/domain/json-text.js';
 import { EventTail, eventId, TAIL_LOOKBACK_MS, TAIL_PAGE_SIZE } from '../src/http/event-tail.js';
@@ -127,6 +128,40 @@ describe.each(STORES)('GET /api/events/stream on %s', (store) => {
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ detail: 'Unauthorized' });
     }
+  });
+
+  it("carries the sender's X-Request-Id, as every answer does", async () => {
+    const { hostname, port } = new URL(t.url);
+    const res = await new Promise<IncomingMessage>((resolve, reject) =>
+      httpGet({ hostname, port, path: '/api/events/stream', headers: { authorization: `Bearer ${t.token}`, 'x-request-id': 'my-req-42' } }, resolve).on(
+        'error',
+        reject,
+      ),
+    );
+    expect(res.headers['x-request-id']).toBe('my-req-42');
+    res.destroy();
+  });
+
+  it('a client gone before its stream started leaves no stream open', async () => {
+    const { hostname, port } = new URL(t.url);
+    const openStreams = async () => {
+      const text = await (await fetch(`${t.url}/metrics`)).text();
+      return Number(/^intake_event_streams_open (\d+)$/m.exec(text)?.[1]);
+    };
+    const usual = await openStreams();
+    expect(usual).toBeGreaterThanOrEqual(0);
+    // Each one leaves at once or a moment later: on PostgreSQL, while the first poll is in flight.
+    for (let i = 0; i < 90; i++) {
+      await new Promise<void>((resolve) => {
+        const socket = connect(Number(port), hostname, () => {
+          socket.write(`GET /api/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.token}\r\n\r\n`);
+          setTimeout(() => socket.destroy(), i % 3);
+        });
+        socket.on('close', () => resolve());
+      });
+    }
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await openStreams()).toBeLessThanOrEqual(usual);
   });
 
   it('answers text/event-stream and says ready first', async () => {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Metrics } from '../metrics.js';
 import { normalizeEventType } from '../domain/event-type.js';
 import type { JsonText } from '../domain/json-text.js';
 import { normalizeSourceId } from '../domain/source.js';
@@ -10,6 +11,7 @@ import { errorResponses } from './schemas.js';
 export interface EventStreamDeps {
   store: Store;
   adminToken: string;
+  metrics: Pick<Metrics, 'eventStreams'>;
 }
 
 /** How often each open stream asks the store for new events; well inside Live's two seconds. */
@@ -87,6 +89,8 @@ export async function eventStreamRoutes(app: FastifyInstance, deps: EventStreamD
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
         'x-accel-buffering': 'no',
+        // Hijacked answers skip the hooks that set it on every other answer.
+        'x-request-id': request.id,
       });
       let lastWrite = Date.now();
       const send = (text: string) => {
@@ -100,21 +104,30 @@ export async function eventStreamRoutes(app: FastifyInstance, deps: EventStreamD
         stopped = true;
         clearTimeout(timer);
         open.delete(stop);
+        deps.metrics.eventStreams.set(open.size);
         res.end();
       };
       open.add(stop);
+      deps.metrics.eventStreams.set(open.size);
       res.on('close', stop);
+      // A client gone during the first poll closed its socket before the listener above: without
+      // this, its poller would run until the server stops.
+      if (res.destroyed || request.raw.destroyed || request.raw.socket.destroyed) stop();
 
       const tick = async () => {
         try {
           const batch = await tail.poll();
           if (stopped) return;
+          // However the client left, a stream whose socket is gone ends at its next poll.
+          if (res.destroyed || request.raw.socket.destroyed) return stop();
           if (batch.skipped) send(sse({ event: 'skipped', data: '{"detail":"More events arrived than the stream relays at once; some are not shown"}' }));
           for (const doc of batch.events) send(eventMessage(doc));
           if (Date.now() - lastWrite >= KEEP_ALIVE_MS) send(': keep-alive\n\n');
           if (res.writableLength > MAX_BUFFERED_BYTES) {
             request.log.warn('event stream client too slow; closing its stream');
             stop();
+            // Not only ended: what it left unread is let go of now (api.md: disconnected).
+            res.destroy();
           }
         } catch (error) {
           if (stopped) return;
@@ -125,6 +138,7 @@ export async function eventStreamRoutes(app: FastifyInstance, deps: EventStreamD
         if (!stopped) timer = setTimeout(() => void tick(), POLL_MS);
       };
 
+      if (stopped) return;
       send(sse({ event: 'ready', data: '{}' }));
       timer = setTimeout(() => void tick(), POLL_MS);
     },

@@ -75,6 +75,11 @@ export const errors = {
       422,
       `The customer id at ${path} must be at most ${max} characters, without control characters or half of a surrogate pair`,
     ),
+  // hardening.md §3: compressed bodies
+  unsupportedEncoding: (encoding: string) =>
+    new IntakeError('UNSUPPORTED_ENCODING', 415, `Unsupported content encoding ${encoding}`),
+  invalidEncoding: (encoding: string) => new IntakeError('INVALID_ENCODING', 400, `Invalid ${encoding} body`),
+  clientAborted: () => new IntakeError('CLIENT_ABORTED', 400, 'The request was aborted before its body arrived'),
   bodyTooLarge: (limit: number) =>
     new IntakeError('BODY_TOO_LARGE', 413, `Request body is larger than the limit of ${limit} bytes`),
 

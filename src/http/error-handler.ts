@@ -39,7 +39,7 @@ function toIntakeError(error: FastifyError, bodyLimit: number): IntakeError | nu
   switch (error.code) {
     // The sender hung up before its body arrived: no one hears the answer, and it is not ours.
     case 'ECONNRESET':
-      return new IntakeError('CLIENT_ABORTED', 400, 'The request was aborted before its body arrived');
+      return errors.clientAborted();
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return errors.bodyTooLarge(bodyLimit);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':

@@ -1,7 +1,6 @@
-import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { IntakeError } from '../domain/errors.js';
+import { errors, type IntakeError } from '../domain/errors.js';
 
 /**
  * A request body as read: the bytes (decompressed), or the first `limit` of them if it was larger.
@@ -45,7 +44,7 @@ export function readBody(
     if (decoder === undefined)
       return readAll(payload, limit).then((raw) => ({
         ...raw,
-        refusal: new IntakeError('UNSUPPORTED_ENCODING', 415, `Unsupported content encoding ${encoding}`),
+        refusal: errors.unsupportedEncoding(encoding),
       }));
     source = payload.pipe(decoder()) as unknown as Readable;
   }
@@ -93,7 +92,7 @@ export function readBody(
     });
     source.on('error', () => {
       if (payload.errored !== null) return finish(payload.errored);
-      const refusal = new IntakeError('INVALID_ENCODING', 400, `Invalid ${encoding} body`);
+      const refusal = errors.invalidEncoding(encoding);
       // The rest of what the sender sends, to the limit, belongs to what is kept.
       payload.unpipe();
       const kept = () => finish({ bytes: Buffer.concat(raw), tooLarge: rawSize > limit, refusal });
